@@ -5,3 +5,4 @@ export * from './rng.js';
 export * from './model.js';
 export * from './progress.js';
 export * from './finding.js';
+export * from './atomic.js';

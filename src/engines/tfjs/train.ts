@@ -1,0 +1,173 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import {
+  BulwarkError,
+  Rng,
+  silentProgress,
+  type Dataset,
+  type EpochMetrics,
+  type FitOptions,
+  type FitResult,
+  type ModelInfo,
+} from '../../core/index.js';
+
+export const fitDefaults = {
+  epochs: 10,
+  batchSize: 128,
+  learningRate: 1e-3,
+  validationSplit: 0,
+  patience: 3,
+  seed: 42,
+} as const;
+
+type LogitsFn = (x: tf.Tensor, training: boolean) => tf.Tensor2D;
+
+/**
+ * Our own loop rather than `model.fit`: it is faster on the WebAssembly backend (no
+ * callbacks, no per-batch history), it shuffles with our seeded generator so runs repeat,
+ * and it optimises the loss on logits, which is what DP-SGD and adversarial training
+ * will hook into. Early stopping restores the best weights seen on the held-out split.
+ */
+export async function trainLoop(
+  net: LayersModel,
+  logits: LogitsFn,
+  data: Dataset,
+  info: ModelInfo,
+  opts: FitOptions,
+): Promise<FitResult> {
+  const o = { ...fitDefaults, ...stripUndefined(opts) };
+  validate(o);
+  const progress = opts.progress ?? silentProgress;
+  const rng = new Rng(o.seed);
+  const n = data.x.shape[0];
+  const size = info.inputShape.reduce((a, b) => a * b, 1);
+  const k = info.numClasses;
+
+  const order = rng.permutation(n);
+  const valCount = o.validationSplit > 0 ? Math.max(1, Math.round(n * o.validationSplit)) : 0;
+  if (valCount >= n) throw new BulwarkError('E_USAGE', `validation split ${o.validationSplit} leaves no training data`);
+  const valIdx = order.slice(0, valCount);
+  const trainIdx = order.slice(valCount);
+  const batches = Math.ceil(trainIdx.length / o.batchSize);
+
+  const optimizer = tf.train.adam(o.learningRate);
+  const weights = net.trainableWeights.map((w) => w.read() as tf.Variable);
+  const xBuf = new Float32Array(o.batchSize * size);
+  const yBuf = new Int32Array(o.batchSize);
+  const history: EpochMetrics[] = [];
+  let best = { loss: Infinity, epoch: -1, weights: null as tf.Tensor[] | null };
+  let stoppedEarly = false;
+  const t0 = performance.now();
+
+  try {
+    for (let epoch = 1; epoch <= o.epochs; epoch++) {
+      const te = performance.now();
+      rng.shuffle(trainIdx);
+      progress.start(`epoch ${epoch}/${o.epochs}`, batches);
+      let lossSum = 0;
+      let correct = 0;
+      for (let b = 0; b < batches; b++) {
+        const start = b * o.batchSize;
+        const m = Math.min(o.batchSize, trainIdx.length - start);
+        for (let i = 0; i < m; i++) {
+          const r = trainIdx[start + i];
+          xBuf.set(data.x.data.subarray(r * size, (r + 1) * size), i * size);
+          yBuf[i] = data.y[r];
+        }
+        const [batchLoss, batchCorrect] = tf.tidy(() => {
+          const xb = tf.tensor(xBuf.subarray(0, m * size), [m, ...info.inputShape], 'float32');
+          const yb = tf.tensor1d(yBuf.subarray(0, m), 'int32');
+          const labels = tf.cast(tf.oneHot(yb, k), 'float32');
+          let hits: tf.Tensor | null = null;
+          const loss = optimizer.minimize(
+            () => {
+              const z = logits(xb, true);
+              // Kept: tensors made inside the gradient scope are otherwise freed with it.
+              hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(z, 1), yb), 'float32')));
+              return tf.losses.softmaxCrossEntropy(labels, z) as tf.Scalar;
+            },
+            true,
+            weights,
+          );
+          const h = hits as tf.Tensor | null;
+          const result = [loss?.dataSync()[0] ?? NaN, h?.dataSync()[0] ?? 0];
+          h?.dispose();
+          return result;
+        });
+        if (!Number.isFinite(batchLoss)) {
+          throw new BulwarkError('E_DATA_VALUE', `training diverged at epoch ${epoch}, batch ${b + 1}: the loss is ${batchLoss}; lower the learning rate or check the data for extreme values`);
+        }
+        lossSum += batchLoss * m;
+        correct += batchCorrect;
+        progress.advance(1, `loss ${(lossSum / (start + m)).toFixed(4)}`);
+      }
+      progress.done();
+      const metrics: EpochMetrics = {
+        epoch,
+        loss: lossSum / trainIdx.length,
+        accuracy: correct / trainIdx.length,
+        seconds: (performance.now() - te) / 1000,
+      };
+      if (valCount > 0) {
+        const v = evaluate(logits, data, valIdx, size, info, o.batchSize * 4);
+        metrics.valLoss = v.loss;
+        metrics.valAccuracy = v.accuracy;
+        if (v.loss < best.loss - 1e-6) {
+          best.weights?.forEach((t) => t.dispose());
+          best = { loss: v.loss, epoch, weights: weights.map((w) => w.clone()) };
+        } else if (epoch - best.epoch >= o.patience) {
+          history.push(metrics);
+          stoppedEarly = true;
+          break;
+        }
+      }
+      history.push(metrics);
+    }
+    if (stoppedEarly && best.weights) weights.forEach((w, i) => w.assign(best.weights![i]));
+  } finally {
+    best.weights?.forEach((t) => t.dispose());
+    optimizer.dispose();
+  }
+  return { epochs: history, seconds: (performance.now() - t0) / 1000, stoppedEarly };
+}
+
+function evaluate(logits: LogitsFn, data: Dataset, idx: Int32Array, size: number, info: ModelInfo, batch: number) {
+  let loss = 0;
+  let correct = 0;
+  const k = info.numClasses;
+  for (let s = 0; s < idx.length; s += batch) {
+    const m = Math.min(batch, idx.length - s);
+    const xb = new Float32Array(m * size);
+    const yb = new Int32Array(m);
+    for (let i = 0; i < m; i++) {
+      const r = idx[s + i];
+      xb.set(data.x.data.subarray(r * size, (r + 1) * size), i * size);
+      yb[i] = data.y[r];
+    }
+    const [l, c] = tf.tidy(() => {
+      const z = logits(tf.tensor(xb, [m, ...info.inputShape]), false);
+      const y = tf.tensor1d(yb, 'int32');
+      const l = tf.losses.softmaxCrossEntropy(tf.cast(tf.oneHot(y, k), 'float32'), z, undefined, undefined, tf.Reduction.SUM);
+      const c = tf.sum(tf.cast(tf.equal(tf.argMax(z, 1), y), 'float32'));
+      return [l.dataSync()[0], c.dataSync()[0]];
+    });
+    loss += l;
+    correct += c;
+  }
+  return { loss: loss / idx.length, accuracy: correct / idx.length };
+}
+
+function validate(o: { epochs: number; batchSize: number; learningRate: number; validationSplit: number; patience: number }): void {
+  const bad = (flag: string, v: unknown, want: string) => {
+    throw new BulwarkError('E_USAGE', `${flag} must be ${want}, got ${String(v)}`);
+  };
+  if (!Number.isInteger(o.epochs) || o.epochs < 1) bad('epochs', o.epochs, 'a positive integer');
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) bad('batch size', o.batchSize, 'a positive integer');
+  if (!(o.learningRate > 0) || !Number.isFinite(o.learningRate)) bad('learning rate', o.learningRate, 'a positive number');
+  if (!(o.validationSplit >= 0 && o.validationSplit < 1)) bad('validation split', o.validationSplit, 'in [0, 1)');
+  if (!Number.isInteger(o.patience) || o.patience < 1) bad('patience', o.patience, 'a positive integer');
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
