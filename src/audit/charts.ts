@@ -54,6 +54,12 @@ function maxOf(values: number[], start = -Infinity): number {
   return m;
 }
 
+/** Axis labels have ~55px; large magnitudes switch to exponent form to stay inside it. */
+function formatTick(v: number): string {
+  if (Math.abs(v) >= 1e6) return v.toExponential().replace(/\.?0+e/, 'e').replace('e+', 'e');
+  return formatNumber(v);
+}
+
 const f = (n: number): string => (Math.round(n * 10) / 10).toString();
 
 function truncate(text: string, maxChars: number): string {
@@ -84,10 +90,11 @@ function noData(title: string, why = 'no data'): string {
 }
 
 /**
- * Five evenly spaced ticks on round numbers that cover [min, max]. A fixed count keeps
- * every chart's gridlines alike; the step grows through 1, 2, 2.5, 5 × 10^k until it fits.
+ * About five ticks (four to six) on round steps (1, 2, 2.5, 5 × 10^k) that cover [min, max]
+ * with the least wasted axis. A strict count of five would force ranges such as −200..7800
+ * onto −5000..15000 and squash the data into half the plot.
  */
-export function niceTicks(min: number, max: number, count = 5): number[] {
+export function niceTicks(min: number, max: number): number[] {
   let lo = min;
   let hi = max;
   if (hi - lo < 1e-12) {
@@ -95,19 +102,25 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
     lo -= pad;
     hi += pad;
   }
-  const intervals = count - 1;
-  const raw = (hi - lo) / intervals;
-  let power = 10 ** Math.floor(Math.log10(raw));
-  for (;;) {
+  const base = Math.floor(Math.log10((hi - lo) / 5));
+  let best: { start: number; step: number; n: number } | undefined;
+  for (let k = base - 1; k <= base + 1; k++) {
     for (const m of [1, 2, 2.5, 5]) {
-      const step = m * power;
+      const step = m * 10 ** k;
       const start = Math.floor(lo / step + 1e-9) * step;
-      if (start + intervals * step >= hi - 1e-9 * step) {
-        return Array.from({ length: count }, (_, i) => Number((start + i * step).toPrecision(12)));
+      const end = Math.ceil(hi / step - 1e-9) * step;
+      const n = Math.round((end - start) / step) + 1;
+      if (n < 4 || n > 6) continue;
+      const span = (n - 1) * step;
+      const bestSpan = best ? (best.n - 1) * best.step : Infinity;
+      if (span < bestSpan - 1e-9 * span || (Math.abs(span - bestSpan) <= 1e-9 * span && best && Math.abs(n - 5) < Math.abs(best.n - 5))) {
+        best = { start, step, n };
       }
     }
-    power *= 10;
   }
+  if (!best) return evenTicks(lo, hi);
+  const { start, step, n } = best;
+  return Array.from({ length: n }, (_, i) => Number((start + i * step).toPrecision(12)));
 }
 
 function evenTicks(lo: number, hi: number, count = 5): number[] {
@@ -119,7 +132,7 @@ function yAxis(ticks: number[], y: (v: number) => number, left: number, right: n
   for (const t of ticks) {
     const ty = y(t);
     out += `<line x1="${f(left)}" x2="${f(right)}" y1="${f(ty)}" y2="${f(ty)}" stroke="#e3e3e3"/>`;
-    out += `<text x="${f(left - 6)}" y="${f(ty + 4)}" text-anchor="end" fill="#555">${escapeHtml(formatNumber(t))}</text>`;
+    out += `<text x="${f(left - 6)}" y="${f(ty + 4)}" text-anchor="end" fill="#555">${escapeHtml(formatTick(t))}</text>`;
   }
   if (title) out += label(16, midY, title, 40, `text-anchor="middle" transform="rotate(-90 16 ${f(midY)})" font-weight="600"`);
   return out;
@@ -213,7 +226,7 @@ export function lineChart(chart: LineChart): string {
   for (const t of xt) {
     const tx = sx(t);
     out += `<line x1="${f(tx)}" x2="${f(tx)}" y1="${f(top)}" y2="${f(top + plotH)}" stroke="#eeeeee"/>`;
-    out += `<text x="${f(tx)}" y="${f(top + plotH + 16)}" text-anchor="middle" fill="#555">${escapeHtml(formatNumber(t))}</text>`;
+    out += `<text x="${f(tx)}" y="${f(top + plotH + 16)}" text-anchor="middle" fill="#555">${escapeHtml(formatTick(t))}</text>`;
   }
   out += `<path d="M${f(left)} ${f(top)}V${f(top + plotH)}H${f(W - right)}" fill="none" stroke="#444"/>`;
   out += label(left + plotW / 2, top + plotH + 36, chart.xLabel, 60, 'text-anchor="middle" font-weight="600"');

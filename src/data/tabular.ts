@@ -78,6 +78,11 @@ function isMissing(c: Cell): boolean {
   return c === null || (typeof c === 'string' && MISSING.has(c));
 }
 
+/** A column name as it would be typed after --drop in a shell. */
+function shellWord(name: string): string {
+  return /^[\w.=+-]+$/.test(name) ? name : `'${name.replace(/'/g, `'\\''`)}'`;
+}
+
 function show(c: Cell): string {
   return typeof c === 'string' ? `'${c}'` : String(c);
 }
@@ -110,11 +115,11 @@ export function buildTabularDataset(table: TabularTable, opts: TabularOptions): 
   if (!Number.isInteger(maxCategories) || maxCategories < 1) {
     throw new BulwarkError('E_USAGE', `maxCategories must be a positive integer, not ${maxCategories}`);
   }
-  const at = (r: number, column?: string): string => {
+  const pos = (r: number): string => {
     const line = rows[r].line;
-    const pos = line !== undefined ? `line ${line} (data row ${r + 1})` : `data row ${r + 1}`;
-    return `${path} ${pos}${column !== undefined ? `, column '${column}'` : ''}`;
+    return line !== undefined ? `line ${line} (data row ${r + 1})` : `data row ${r + 1}`;
   };
+  const at = (r: number, column: string): string => `${path} ${pos(r)}, column '${column}'`;
 
   const labelCol = header.indexOf(opts.label);
   if (labelCol < 0) {
@@ -140,17 +145,17 @@ export function buildTabularDataset(table: TabularTable, opts: TabularOptions): 
       continue;
     }
     const ex = scan.example!;
-    const example = `${show(ex.value)} at ${at(ex.row)}`;
+    const example = `${show(ex.value)} at ${pos(ex.row)}`;
     if (categorical === 'refuse') {
       throw new BulwarkError('E_DATA_VALUE', `${path}: column '${name}' is not numeric (for example ${example}); ` +
-        `encode it as numbers, drop it with --drop ${name}, or allow one-hot encoding`);
+        `encode it as numbers, drop it with --drop ${shellWord(name)}, or allow one-hot encoding`);
     }
     const values = new Set<string>();
     for (const row of rows) if (row.cells[col] !== null && row.cells[col] !== '') values.add(String(row.cells[col]));
     if (values.size > maxCategories) {
-      throw new BulwarkError('E_DATA_VALUE', `${path}: column '${name}' has ${values.size} distinct non-numeric values, more than ` +
+      throw new BulwarkError('E_DATA_VALUE', `${path}: column '${name}' has ${values.size} distinct values, more than ` +
         `the ${maxCategories} allowed for one-hot encoding (first non-numeric value ${example}); ` +
-        `drop it with --drop ${name}, fix the value if the column should be numeric, or raise maxCategories`);
+        `drop it with --drop ${shellWord(name)}, fix the value if the column should be numeric, or raise maxCategories`);
     }
     const sorted = [...values].sort();
     plans.push({ kind: 'cat', col, offset: featureNames.length, index: new Map(sorted.map((v, i) => [v, i])) });
@@ -175,7 +180,7 @@ export function buildTabularDataset(table: TabularTable, opts: TabularOptions): 
         continue;
       }
       if (isMissing(c)) {
-        throw new BulwarkError('E_DATA_VALUE', `${at(r, column)}: missing value (${show(c)}); fill it in, drop the row, or drop the column with --drop ${column}`);
+        throw new BulwarkError('E_DATA_VALUE', `${at(r, column)}: missing value (${show(c)}); fill it in, drop the row, or drop the column with --drop ${shellWord(column)}`);
       }
       const v = numeric(c)!;
       if (!Number.isFinite(v) || Math.abs(v) > FLOAT32_MAX) {

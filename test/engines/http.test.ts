@@ -130,6 +130,7 @@ test('a wrong input shape fails with E_DATA_SHAPE before any request is sent', a
   const server = await scripted(() => ok([0.2, 0.3, 0.5]));
   const model = await connectHttpModel(server.url);
   await rejects(model.predict({ data: new Float32Array(10), shape: [2, 5] }), 'E_DATA_SHAPE', '[4]', '[5]');
+  await rejects(model.predict({ data: new Float32Array([1, NaN, 0, 0]), shape: [1, 4] }), 'E_DATA_VALUE', 'NaN');
   assert.equal(server.calls.infer, 0);
   assert.equal(model.requests, 0);
 });
@@ -138,6 +139,9 @@ test('an invalid URL or a URL without a model name is a usage error', async () =
   await rejects(connectHttpModel('not a url'), 'E_USAGE', 'not a valid URL');
   await rejects(connectHttpModel('ftp://example.com/v2/models/m'), 'E_USAGE', 'http or https');
   await rejects(connectHttpModel(served.baseUrl), 'E_USAGE', 'does not name a model');
+  await rejects(connectHttpModel(served.url, { name: 'other' }), 'E_USAGE', "'linear'", "'other'");
+  await rejects(connectHttpModel('http://user:pw@127.0.0.1:1/v2/models/m'), 'E_USAGE', 'apiKey');
+  await rejects(connectHttpModel(served.baseUrl, { name: 'nope' }), 'E_REMOTE', '404', "unknown model 'nope'");
 });
 
 test('a refused connection is E_REMOTE naming the URL', async () => {

@@ -41,13 +41,13 @@ const BACKOFF_MS = 100;
 
 export async function connectHttpModel(url: string, opts: HttpModelOptions = {}): Promise<HttpModel> {
   const endpoint = modelEndpoint(url, opts);
-  const http = new Http(endpoint, opts);
+  const call = caller(endpoint, opts);
   const policy = opts.output ?? 'auto';
   if (!['auto', 'probabilities', 'logits'].includes(policy)) {
     throw new BulwarkError('E_USAGE', `output must be 'auto', 'probabilities' or 'logits', not '${String(policy)}'`);
   }
   const wantBatch = intOption(opts.maxBatch ?? 256, 'maxBatch', 1);
-  const meta = parseMetadata(endpoint, await http.call('GET', endpoint));
+  const meta = parseMetadata(endpoint, await call('GET', endpoint));
   const maxBatch = meta.fixedBatch ? 1 : wantBatch;
   const info: ModelInfo = { name: endpoint, engine: 'http', inputShape: meta.inputShape, numClasses: meta.numClasses };
   let queries = 0;
@@ -77,7 +77,7 @@ export async function connectHttpModel(url: string, opts: HttpModelOptions = {})
         const body = JSON.stringify({
           inputs: [{ name: meta.inputName, shape: [rows, ...meta.inputShape], datatype: meta.datatype, data: Array.from(chunk.data) }],
         });
-        const answer = await http.call('POST', `${endpoint}/infer`, body, () => {
+        const answer = await call('POST', `${endpoint}/infer`, body, () => {
           requests += 1;
           queries += rows;
         });
@@ -103,23 +103,19 @@ function modelEndpoint(raw: string, opts: HttpModelOptions): string {
   if (u.username || u.password) {
     throw new BulwarkError('E_USAGE', `'${u.host}': put credentials in apiKey or headers, not in the URL`);
   }
+  // Path segments stay percent-encoded as the URL parser left them; only option values are encoded.
   const path = u.pathname.replace(/\/+$/, '');
   const m = /^(.*)\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?$/.exec(path);
-  let prefix = path;
-  let name = opts.name;
-  let version = opts.version;
-  if (m) {
-    prefix = m[1];
-    name = decodeURIComponent(m[2]);
-    version = m[3] !== undefined ? decodeURIComponent(m[3]) : version;
-    if (opts.name !== undefined && opts.name !== name) {
-      throw new BulwarkError('E_USAGE', `the URL names model '${name}' but the name option says '${opts.name}'; give one`);
-    }
-  } else if (name === undefined || name === '') {
+  const optName = opts.name !== undefined && opts.name !== '' ? encodeURIComponent(opts.name) : undefined;
+  if (m && optName !== undefined && optName !== m[2]) {
+    throw new BulwarkError('E_USAGE', `the URL names model '${m[2]}' but the name option says '${opts.name}'; give one`);
+  }
+  const name = m ? m[2] : optName;
+  if (name === undefined) {
     throw new BulwarkError('E_USAGE', `'${raw}' does not name a model: give .../v2/models/NAME or the name option`);
   }
-  const versionPart = version !== undefined ? `/versions/${encodeURIComponent(version)}` : '';
-  return `${u.origin}${prefix}/v2/models/${encodeURIComponent(name as string)}${versionPart}`;
+  const version = m?.[3] ?? (opts.version !== undefined ? encodeURIComponent(opts.version) : undefined);
+  return `${u.origin}${m ? m[1] : path}/v2/models/${name}${version !== undefined ? `/versions/${version}` : ''}`;
 }
 
 interface Metadata {
@@ -208,38 +204,36 @@ function allProbabilityRows(m: Float32Array, k: number): boolean {
   return true;
 }
 
-class Http {
-  private readonly headers: Record<string, string>;
-  private readonly timeoutMs: number;
-  private readonly retries: number;
-  private readonly maxRetryAfterMs: number;
+type Call = (method: 'GET' | 'POST', url: string, body?: string, onSend?: () => void) => Promise<unknown>;
 
-  constructor(
-    private readonly endpoint: string,
-    opts: HttpModelOptions,
-  ) {
-    this.timeoutMs = intOption(opts.timeoutMs ?? 10000, 'timeoutMs', 1);
-    this.retries = intOption(opts.retries ?? 2, 'retries', 0);
-    this.maxRetryAfterMs = intOption(opts.maxRetryAfterMs ?? 5000, 'maxRetryAfterMs', 0);
-    this.headers = { accept: 'application/json', ...opts.headers };
-    if (opts.apiKey !== undefined) this.headers.authorization = `Bearer ${opts.apiKey}`;
+/** One logical call: retried where a retry cannot do harm, answered as parsed JSON. */
+function caller(endpoint: string, opts: HttpModelOptions): Call {
+  const timeoutMs = intOption(opts.timeoutMs ?? 10000, 'timeoutMs', 1);
+  const retries = intOption(opts.retries ?? 2, 'retries', 0);
+  const maxRetryAfterMs = intOption(opts.maxRetryAfterMs ?? 5000, 'maxRetryAfterMs', 0);
+  const base: Record<string, string> = { accept: 'application/json', ...opts.headers };
+  if (opts.apiKey !== undefined) base.authorization = `Bearer ${opts.apiKey}`;
+  try {
+    new Headers(base);
+  } catch (e) {
+    // Caught here, fetch would report it as a failure to reach the server.
+    throw new BulwarkError('E_USAGE', `invalid header: ${e instanceof Error ? e.message : String(e)}`);
   }
 
-  /** One logical call: retried where a retry cannot do harm, parsed as JSON. */
-  async call(method: 'GET' | 'POST', url: string, body?: string, onSend?: () => void): Promise<unknown> {
-    const headers = body === undefined ? this.headers : { ...this.headers, 'content-type': 'application/json' };
+  return async (method, url, body, onSend) => {
+    const headers = body === undefined ? base : { ...base, 'content-type': 'application/json' };
     for (let attempt = 0; ; attempt++) {
-      const last = attempt >= this.retries;
+      const last = attempt >= retries;
       const backoff = BACKOFF_MS * 2 ** attempt;
       let res: Response;
       let text: string;
       onSend?.();
       try {
-        res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
+        res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
         text = await res.text();
       } catch (e) {
         if (isTimeout(e)) {
-          throw new BulwarkError('E_TIMEOUT', `${url} did not answer within ${this.timeoutMs} ms (timeoutMs)`, { cause: e });
+          throw new BulwarkError('E_TIMEOUT', `${url} did not answer within ${timeoutMs} ms (timeoutMs)`, { cause: e });
         }
         if (last) throw new BulwarkError('E_REMOTE', `cannot reach ${url}: ${reason(e)}`, { cause: e });
         await sleep(backoff);
@@ -247,8 +241,9 @@ class Http {
       }
       if (res.status === 429) {
         const wait = retryAfterMs(res.headers.get('retry-after')) ?? backoff;
-        if (last || wait > this.maxRetryAfterMs) {
-          const asked = wait > this.maxRetryAfterMs ? `asks to wait ${wait} ms, over maxRetryAfterMs ${this.maxRetryAfterMs}` : `still refuses after ${attempt + 1} attempts`;
+        if (last || wait > maxRetryAfterMs) {
+          const asked =
+            wait > maxRetryAfterMs ? `asks to wait ${wait} ms, over maxRetryAfterMs ${maxRetryAfterMs}` : `still refuses after ${attempt + 1} attempts`;
           throw new BulwarkError('E_REMOTE', `${url}: the server is rate limiting (429) and ${asked}; slow down or raise its limit`);
         }
         await sleep(wait);
@@ -265,10 +260,10 @@ class Http {
       try {
         return JSON.parse(text) as unknown;
       } catch {
-        throw notOip(this.endpoint, text, 'the body is not JSON');
+        throw notOip(endpoint, text, 'the body is not JSON');
       }
     }
-  }
+  };
 }
 
 function notOip(endpoint: string, body: unknown, why: string): BulwarkError {

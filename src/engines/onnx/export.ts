@@ -13,55 +13,36 @@ import { BulwarkError } from '../../core/errors.js';
 class Writer {
   private chunks: Uint8Array[] = [];
 
-  private raw(bytes: Uint8Array): void {
-    this.chunks.push(bytes);
-  }
-
-  private varint(value: number | bigint): void {
+  private varint(value: number): void {
     // Negative int64 values are encoded as 10-byte two's complement, as protobuf requires.
     let v = BigInt.asUintN(64, BigInt(value));
     const out: number[] = [];
-    while (v >= 0x80n) {
-      out.push(Number(v & 0x7fn) | 0x80);
-      v >>= 7n;
-    }
+    for (; v >= 0x80n; v >>= 7n) out.push(Number(v & 0x7fn) | 0x80);
     out.push(Number(v));
-    this.raw(Uint8Array.from(out));
-  }
-
-  private tag(field: number, wire: number): void {
-    this.varint((field << 3) | wire);
+    this.chunks.push(Uint8Array.from(out));
   }
 
   int(field: number, value: number): this {
-    this.tag(field, 0);
+    this.varint(field << 3);
     this.varint(value);
     return this;
   }
 
   bytes(field: number, value: Uint8Array): this {
-    this.tag(field, 2);
+    this.varint((field << 3) | 2);
     this.varint(value.length);
-    this.raw(value);
+    this.chunks.push(value);
     return this;
   }
 
   string(field: number, value: string): this {
-    return this.bytes(field, new TextEncoder().encode(value));
+    return this.bytes(field, Buffer.from(value, 'utf8'));
   }
 
   message(field: number, build: (w: Writer) => void): this {
     const inner = new Writer();
     build(inner);
     return this.bytes(field, inner.finish());
-  }
-
-  float(field: number, value: number): this {
-    this.tag(field, 5);
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setFloat32(0, value, true);
-    this.raw(b);
-    return this;
   }
 
   packedInts(field: number, values: readonly number[]): this {
@@ -71,24 +52,16 @@ class Writer {
   }
 
   finish(): Uint8Array {
-    const total = this.chunks.reduce((a, c) => a + c.length, 0);
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const c of this.chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+    return Buffer.concat(this.chunks);
   }
 }
 
 // Field numbers and enum values from onnx/onnx.proto.
 const FLOAT = 1;
-const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
 const ATTR_INTS = 7;
 
-type Attr = { name: string } & ({ f: number } | { i: number } | { ints: readonly number[] });
+type Attr = { name: string } & ({ i: number } | { ints: readonly number[] });
 interface OnnxNode {
   op: string;
   name: string;
@@ -111,8 +84,7 @@ function writeNode(w: Writer, n: OnnxNode): void {
   for (const a of n.attrs) {
     w.message(5, (aw) => {
       aw.string(1, a.name);
-      if ('f' in a) aw.float(2, a.f).int(20, ATTR_FLOAT);
-      else if ('i' in a) aw.int(3, a.i).int(20, ATTR_INT);
+      if ('i' in a) aw.int(3, a.i).int(20, ATTR_INT);
       else aw.packedInts(8, a.ints).int(20, ATTR_INTS);
     });
   }
@@ -305,6 +277,11 @@ export interface ExportOnnxOptions {
   opset?: number;
   /** Recorded as the model's producer_name (default 'bulwark'). */
   producer?: string;
+  /**
+   * Fixes the batch dimension instead of leaving it symbolic ('N'), for runtimes that
+   * need static shapes; it is also what torch.onnx produces without dynamic axes.
+   */
+  batchSize?: number;
 }
 
 /**
@@ -316,6 +293,8 @@ export function exportToOnnx(model: LayersModel, opts: ExportOnnxOptions = {}): 
   const opset = opts.opset ?? 13;
   // 13 is where Softmax took its per-axis meaning; 21 is the newest opset whose ops we use unchanged.
   if (!Number.isInteger(opset) || opset < 13 || opset > 21) throw new BulwarkError('E_USAGE', `opset ${opset} is not supported: use 13 to 21`);
+  const batch = opts.batchSize ?? 'N';
+  if (typeof batch === 'number' && (!Number.isInteger(batch) || batch < 1)) throw new BulwarkError('E_USAGE', `batchSize ${batch} is not a positive integer`);
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
     throw new BulwarkError('E_MODEL_FORMAT', `cannot export model '${model.name}' to ONNX: it has ${model.inputs.length} inputs and ${model.outputs.length} outputs, only single-input single-output models are supported`);
   }
@@ -351,8 +330,8 @@ export function exportToOnnx(model: LayersModel, opts: ExportOnnxOptions = {}): 
       for (const n of g.nodes) gw.message(1, (nw) => writeNode(nw, n));
       gw.string(2, model.name);
       for (const t of g.inits) gw.message(5, (tw) => writeTensor(tw, t));
-      gw.message(11, (vw) => writeValueInfo(vw, 'input', ['N', ...(inShape as number[])]));
-      gw.message(12, (vw) => writeValueInfo(vw, 'probabilities', ['N', ...outShape]));
+      gw.message(11, (vw) => writeValueInfo(vw, 'input', [batch, ...(inShape as number[])]));
+      gw.message(12, (vw) => writeValueInfo(vw, 'probabilities', [batch, ...outShape]));
     })
     .message(8, (ow) => ow.string(1, '').int(2, opset))
     .finish();

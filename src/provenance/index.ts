@@ -1,0 +1,1 @@
+export { sha256File, sha256Bytes, type FileDigest } from './hash.js';
