@@ -152,6 +152,8 @@ export function barChart(chart: BarChart): string {
   const flatChars = Math.max(1, Math.floor((slot - 4) / CHAR_W));
   const rotate = labels.some((l) => Array.from(l).length > flatChars);
   const labelChars = rotate ? 16 : flatChars;
+  // Rotated labels need ~14px of slot each; with more bars than that, label every k-th one.
+  const labelEvery = rotate ? Math.max(1, Math.ceil(14 / slot)) : 1;
   const bottom = rotate ? 30 + labelChars * CHAR_W * 0.72 : 34;
   const H = top + plotH + bottom;
 
@@ -181,6 +183,7 @@ export function barChart(chart: BarChart): string {
       out += `<text x="${f(cx)}" y="${f(zeroY - 4)}" text-anchor="middle" fill="#777">${tip}—</text>`;
     }
     const ly = top + plotH + 16;
+    if (i % labelEvery !== 0) return;
     out += rotate
       ? label(cx, ly, labels[i]!, labelChars, `text-anchor="end" transform="rotate(-45 ${f(cx)} ${f(ly)})"`)
       : label(cx, ly, labels[i]!, labelChars, 'text-anchor="middle"');
@@ -292,6 +295,8 @@ export function heatmapChart(chart: HeatmapChart): string {
 
   let out = svgOpen(W, H, chart.title);
   const fontSize = Math.max(7, Math.min(12, cell * 0.3));
+  // Cell borders would wash out small cells.
+  const stroke = cell >= 12 ? ' stroke="#fff" stroke-width="0.5"' : '';
   chart.values.forEach((r, i) => {
     for (let j = 0; j < cols; j++) {
       const v = r[j] ?? Number.NaN;
@@ -301,16 +306,20 @@ export function heatmapChart(chart: HeatmapChart): string {
       const t = ok ? norm(v) : 0;
       const text = ok ? formatNumber(v, 3) : '—';
       const tip = escapeHtml(`${rowLabels[i]} / ${colLabels[j]}: ${text}`);
-      out += `<rect class="hm-cell" x="${f(x)}" y="${f(y)}" width="${cell}" height="${cell}" fill="${ok ? blue(t) : '#f0f0f0'}" stroke="#fff" stroke-width="0.5"><title>${tip}</title></rect>`;
+      out += `<rect class="hm-cell" x="${f(x)}" y="${f(y)}" width="${cell}" height="${cell}" fill="${ok ? blue(t) : '#f0f0f0'}"${stroke}><title>${tip}</title></rect>`;
       if (cell >= 14) {
         out += `<text x="${f(x + cell / 2)}" y="${f(y + cell / 2 + fontSize * 0.35)}" text-anchor="middle" font-size="${f(fontSize)}" fill="${t > 0.55 ? '#fff' : '#222'}">${escapeHtml(text)}</text>`;
       }
     }
   });
+  // Labels need ~12px each; on large grids only every k-th row and column is named.
+  const every = Math.max(1, Math.ceil(12 / cell));
   rowLabels.forEach((l, i) => {
+    if (i % every !== 0) return;
     out += label(left - 6, top + i * cell + cell / 2 + 4, l, rowChars, 'text-anchor="end"');
   });
   colLabels.forEach((l, j) => {
+    if (j % every !== 0) return;
     const cx = left + j * cell + cell / 2;
     const ly = top + gridH + 14;
     out += rotateCols

@@ -6,3 +6,4 @@ export * from './model.js';
 export * from './progress.js';
 export * from './finding.js';
 export * from './atomic.js';
+export * from './version.js';

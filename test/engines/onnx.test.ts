@@ -17,8 +17,9 @@ const dir = await mkdtemp(join(tmpdir(), 'bulwark-onnx-'));
 after(() => rm(dir, { recursive: true, force: true }));
 
 let seed = 1;
-const kernelInit = (): tfl.initializers.Initializer => tfl.initializers.glorotUniform({ seed: seed++ });
-const biasInit = (): tfl.initializers.Initializer => tfl.initializers.randomUniform({ minval: -0.2, maxval: 0.2, seed: seed++ });
+type Init = ReturnType<typeof tfl.initializers.glorotUniform>;
+const kernelInit = (): Init => tfl.initializers.glorotUniform({ seed: seed++ });
+const biasInit = (): Init => tfl.initializers.randomUniform({ minval: -0.2, maxval: 0.2, seed: seed++ });
 const dense = (units: number, activation?: 'relu' | 'softmax' | 'tanh' | 'linear'): tfl.layers.Layer =>
   tfl.layers.dense({ units, activation, kernelInitializer: kernelInit(), biasInitializer: biasInit() });
 

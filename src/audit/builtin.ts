@@ -1,0 +1,13 @@
+import { registerAuditSection } from './sections.js';
+import { modelCardSection } from './sections/model-card.js';
+import { provenanceSection } from './sections/provenance.js';
+
+let done = false;
+
+/** Registers the sections Bulwark ships with, once. */
+export function registerBuiltinSections(): void {
+  if (done) return;
+  done = true;
+  registerAuditSection(modelCardSection);
+  registerAuditSection(provenanceSection);
+}

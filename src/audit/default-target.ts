@@ -1,0 +1,47 @@
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Progress } from '../core/index.js';
+import { loadDigitsSplit } from '../data/index.js';
+import { loadTfjsModel, saveTfjsModel, type TfjsModel } from '../engines/index.js';
+import { createZooModel, defaultEpochs } from '../zoo/index.js';
+
+/** Where trained built-in models are kept between runs. BULWARK_CACHE_DIR overrides. */
+export function cacheDir(): string {
+  return process.env.BULWARK_CACHE_DIR ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'bulwark');
+}
+
+/**
+ * The audit's built-in target: the digits MLP, trained once per seed and then reused.
+ * A cached copy that fails to load is retrained rather than trusted.
+ */
+export async function defaultDigitsModel(seed: number, progress: Progress): Promise<{ model: TfjsModel; dir: string; trained: boolean }> {
+  const dir = path.join(cacheDir(), `digits-mlp-seed${seed}`);
+  if (await fs.stat(path.join(dir, 'model.json')).catch(() => null)) {
+    try {
+      const { model } = await loadTfjsModel(dir);
+      return { model, dir, trained: false };
+    } catch (e) {
+      progress.log(`cached model in ${dir} cannot be loaded (${(e as Error).message}); training a new one`);
+    }
+  }
+  const { train, test } = await loadDigitsSplit();
+  const model = createZooModel('mlp', { inputShape: [28, 28, 1], numClasses: 10, classNames: train.classNames, seed, name: dir });
+  const fit = await model.fit(train, { epochs: defaultEpochs.mlp, seed, progress });
+  const probs = await model.predict(test.x);
+  let correct = 0;
+  for (let i = 0; i < test.y.length; i++) {
+    let best = 0;
+    for (let c = 1; c < 10; c++) if (probs.data[i * 10 + c] > probs.data[i * 10 + best]) best = c;
+    if (best === test.y[i]) correct++;
+  }
+  await saveTfjsModel(model, dir, {
+    classNames: [...train.classNames],
+    dataset: 'digits',
+    architecture: 'mlp',
+    seed,
+    metrics: { testAccuracy: correct / test.y.length, trainSeconds: fit.seconds },
+    createdAt: new Date().toISOString(),
+  });
+  return { model, dir, trained: true };
+}

@@ -1,0 +1,165 @@
+import { Command, Option } from 'commander';
+import { promises as fs } from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import { BulwarkError, argmaxRows, checkInputShape, type Dataset, type Model } from '../core/index.js';
+import { loadDatasetFile, loadDatasetSpec } from '../data/index.js';
+import { initTfjs, openModel, saveOnnx, saveTfjsModel, TfjsModel } from '../engines/index.js';
+import { ZOO_ARCHITECTURES, createZooModel, defaultEpochs, isZooArchitecture } from '../zoo/index.js';
+import { collect, output, parseFraction, parsePositiveInt, parsePositiveNumber, pct, requireOption, withCommonOptions } from './common.js';
+import { terminalProgress } from './progress-bar.js';
+
+interface TrainFlags {
+  dataset: string;
+  model: string;
+  out?: string;
+  epochs?: number;
+  batchSize: number;
+  learningRate: number;
+  validationSplit: number;
+  patience: number;
+  label?: string;
+  drop?: string[];
+  json?: boolean;
+  seed: number;
+}
+
+export function trainCommands(program: Command): void {
+  withCommonOptions(
+    program
+      .command('train')
+      .description('train a built-in model on a dataset and save it')
+      .option('--dataset <name|file>', "'digits' or a .csv/.jsonl/.npy file", 'digits')
+      .addOption(new Option('--model <arch>', 'architecture').choices([...ZOO_ARCHITECTURES]).default('mlp'))
+      .option('--out <dir>', 'directory to save the trained model in (TF.js format)')
+      .option('--epochs <n>', 'training epochs (default: 20 for mlp/logistic, 8 for cnn)', parsePositiveInt)
+      .option('--batch-size <n>', 'examples per step', parsePositiveInt, 128)
+      .option('--learning-rate <x>', 'Adam learning rate', parsePositiveNumber, 1e-3)
+      .option('--validation-split <f>', 'share held out for early stopping (0: none)', parseFraction, 0)
+      .option('--patience <n>', 'epochs without validation improvement before stopping', parsePositiveInt, 3)
+      .option('--label <col>', 'label column of a .csv/.jsonl file (column index for .npy)')
+      .option('--drop <cols>', 'columns to leave out of the features (comma-separated, repeatable)', collect),
+  ).action(async (flags: TrainFlags) => {
+    const progress = terminalProgress();
+    if (flags.out) await refuseFileAsDir(flags.out);
+    const data = await loadDatasetSpec(flags.dataset, { label: flags.label, drop: flags.drop, seed: flags.seed });
+    await initTfjs();
+    const before = tf.memory().numTensors;
+    const arch = flags.model;
+    if (!isZooArchitecture(arch)) throw new BulwarkError('E_UNKNOWN_MODEL', `unknown model '${arch}'`);
+    const model = createZooModel(arch, {
+      inputShape: data.train.x.shape.slice(1),
+      numClasses: data.all.classNames.length,
+      classNames: data.all.classNames,
+      seed: flags.seed,
+      name: flags.out ?? arch,
+    });
+    try {
+      const epochs = flags.epochs ?? defaultEpochs[arch];
+      const fit = await model.fit(data.train, {
+        epochs,
+        batchSize: flags.batchSize,
+        learningRate: flags.learningRate,
+        validationSplit: flags.validationSplit,
+        patience: flags.patience,
+        seed: flags.seed,
+        progress,
+      });
+      const testAccuracy = await accuracy(model, data.test);
+      const result = {
+        model: arch,
+        dataset: data.all.name,
+        trainSamples: data.train.y.length,
+        testSamples: data.test.y.length,
+        epochs: fit.epochs.length,
+        stoppedEarly: fit.stoppedEarly,
+        trainAccuracy: fit.epochs.at(-1)?.accuracy ?? NaN,
+        testAccuracy,
+        trainSeconds: fit.seconds,
+        out: flags.out ?? null,
+      };
+      if (flags.out) {
+        await saveTfjsModel(model, flags.out, {
+          classNames: [...data.all.classNames],
+          featureNames: data.all.featureNames ? [...data.all.featureNames] : undefined,
+          dataset: flags.dataset,
+          architecture: arch,
+          seed: flags.seed,
+          metrics: { testAccuracy, trainSeconds: fit.seconds },
+          createdAt: new Date().toISOString(),
+        });
+      }
+      output(flags, result, () =>
+        [
+          `trained ${arch} on ${data.all.name}: ${result.epochs} epochs in ${fit.seconds.toFixed(1)} s${fit.stoppedEarly ? ' (stopped early)' : ''}`,
+          `test accuracy ${pct(testAccuracy)} on ${result.testSamples} held-out samples`,
+          flags.out ? `saved to ${flags.out}` : 'not saved (give --out DIR to keep it)',
+        ].join('\n'),
+      );
+    } finally {
+      model.dispose();
+      if (tf.memory().numTensors !== before) progress.log(`warning: ${tf.memory().numTensors - before} tensors were not released`);
+    }
+  });
+
+  withCommonOptions(
+    program
+      .command('eval')
+      .description("measure a model's accuracy (on the test split of digits, or on a whole file)")
+      .option('--model <dir|file.onnx|url>', 'the model to evaluate')
+      .option('--dataset <name|file>', "'digits' or a .csv/.jsonl/.npy file", 'digits')
+      .option('--label <col>', 'label column of a .csv/.jsonl file (column index for .npy)')
+      .option('--drop <cols>', 'columns to leave out of the features', collect)
+      .option('--api-key <key>', 'API key for a remote model (or BULWARK_API_KEY)'),
+  ).action(async (flags: { model?: string; dataset: string; label?: string; drop?: string[]; apiKey?: string; json?: boolean; seed: number }) => {
+    const spec = requireOption(flags.model, '--model', 'a model directory, an .onnx file or an http(s) URL');
+    // Built-in data has a fixed test split; a user's file is taken as test data in full.
+    const test = flags.dataset === 'digits' ? (await loadDatasetSpec('digits')).test : await loadDatasetFile(flags.dataset, { label: flags.label, drop: flags.drop });
+    if (!/^https?:/i.test(spec) && !/\.onnx$/i.test(spec)) await initTfjs();
+    const { model } = await openModel(spec, { apiKey: flags.apiKey ?? process.env.BULWARK_API_KEY });
+    try {
+      checkInputShape(model, test.x, `dataset '${test.name}'`);
+      if (test.classNames.length > model.info.numClasses) {
+        throw new BulwarkError('E_DATA_SHAPE', `dataset '${test.name}' has ${test.classNames.length} classes but model '${model.info.name}' outputs ${model.info.numClasses}`);
+      }
+      const acc = await accuracy(model, test);
+      output(flags, { accuracy: acc, samples: test.y.length, dataset: test.name, model: model.info.name, engine: model.info.engine }, () => `accuracy ${pct(acc)} on ${test.y.length} samples of ${test.name}`);
+    } finally {
+      await (model as { dispose?: () => unknown; close?: () => unknown }).dispose?.();
+      await (model as { close?: () => unknown }).close?.();
+    }
+  });
+
+  withCommonOptions(
+    program
+      .command('export')
+      .description('export a TF.js model to another format (ONNX)')
+      .option('--model <dir>', 'the TF.js model directory')
+      .addOption(new Option('--format <fmt>', 'target format').choices(['onnx']).default('onnx'))
+      .option('--out <file>', 'where to write the exported model'),
+  ).action(async (flags: { model?: string; out?: string; json?: boolean }) => {
+    const spec = requireOption(flags.model, '--model', 'the TF.js model directory to export');
+    const out = requireOption(flags.out, '--out', 'the .onnx file to write');
+    await initTfjs();
+    const { model } = await openModel(spec);
+    if (!(model instanceof TfjsModel)) throw new BulwarkError('E_USAGE', `${spec} is not a TF.js model; only TF.js models can be exported`);
+    try {
+      await saveOnnx(model.net, out);
+      const size = (await fs.stat(out)).size;
+      output(flags, { out, format: 'onnx', bytes: size }, () => `wrote ${out} (${size} bytes)`);
+    } finally {
+      model.dispose();
+    }
+  });
+}
+
+async function accuracy(model: Model, ds: Dataset): Promise<number> {
+  const predicted = argmaxRows(await model.predict(ds.x));
+  let correct = 0;
+  for (let i = 0; i < predicted.length; i++) if (predicted[i] === ds.y[i]) correct++;
+  return predicted.length === 0 ? NaN : correct / predicted.length;
+}
+
+async function refuseFileAsDir(out: string): Promise<void> {
+  const st = await fs.stat(out).catch(() => null);
+  if (st && !st.isDirectory()) throw new BulwarkError('E_USAGE', `--out ${out} is a file; give a directory to save the model in`);
+}
