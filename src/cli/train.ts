@@ -31,7 +31,7 @@ export function trainCommands(program: Command): void {
       .option('--dataset <name|file>', "'digits' or a .csv/.jsonl/.npy file", 'digits')
       .addOption(new Option('--model <arch>', 'architecture').choices([...ZOO_ARCHITECTURES]).default('mlp'))
       .option('--out <dir>', 'directory to save the trained model in (TF.js format)')
-      .option('--epochs <n>', 'training epochs (default: 20 for mlp/logistic, 8 for cnn)', parsePositiveInt)
+      .option('--epochs <n>', 'training epochs (default: 20 for mlp/logistic, 12 for cnn)', parsePositiveInt)
       .option('--batch-size <n>', 'examples per step', parsePositiveInt, 128)
       .option('--learning-rate <x>', 'Adam learning rate', parsePositiveNumber, 1e-3)
       .option('--validation-split <f>', 'share held out for early stopping (0: none)', parseFraction, 0)
@@ -115,9 +115,10 @@ export function trainCommands(program: Command): void {
     // Built-in data has a fixed test split; a user's file is taken as test data in full.
     const test = flags.dataset === 'digits' ? (await loadDatasetSpec('digits')).test : await loadDatasetFile(flags.dataset, { label: flags.label, drop: flags.drop });
     if (!/^https?:/i.test(spec) && !/\.onnx$/i.test(spec)) await initTfjs();
-    const { model } = await openModel(spec, { apiKey: flags.apiKey ?? process.env.BULWARK_API_KEY });
+    const { model, card } = await openModel(spec, { apiKey: flags.apiKey ?? process.env.BULWARK_API_KEY });
     try {
       checkInputShape(model, test.x, `dataset '${test.name}'`);
+      checkSameFeatures(card?.featureNames, test);
       if (test.classNames.length > model.info.numClasses) {
         throw new BulwarkError('E_DATA_SHAPE', `dataset '${test.name}' has ${test.classNames.length} classes but model '${model.info.name}' outputs ${model.info.numClasses}`);
       }
@@ -162,4 +163,21 @@ async function accuracy(model: Model, ds: Dataset): Promise<number> {
 async function refuseFileAsDir(out: string): Promise<void> {
   const st = await fs.stat(out).catch(() => null);
   if (st && !st.isDirectory()) throw new BulwarkError('E_USAGE', `--out ${out} is a file; give a directory to save the model in`);
+}
+
+/**
+ * One-hot columns depend on the categories a file happens to contain, so equal widths do
+ * not prove equal meaning: compare against the feature names saved at training time.
+ */
+function checkSameFeatures(trained: unknown, test: Dataset): void {
+  if (!Array.isArray(trained) || !test.featureNames) return;
+  const now = test.featureNames;
+  const i = trained.findIndex((name, j) => name !== now[j]);
+  if (i >= 0 || trained.length !== now.length) {
+    const at = i >= 0 ? i : Math.min(trained.length, now.length);
+    throw new BulwarkError(
+      'E_DATA_SHAPE',
+      `dataset '${test.name}' encodes its features differently from the model's training data: feature ${at + 1} is '${now[at] ?? '(none)'}' here but was '${trained[at] ?? '(none)'}' in training (a category missing from one file, or columns in another order)`,
+    );
+  }
 }

@@ -43,9 +43,15 @@ export function createZooModel(arch: string, opts: ZooOptions): TfjsModel {
       tfl.layers.maxPooling2d({ poolSize: 2, name: 'pool2' }),
       tfl.layers.flatten({ name: 'flatten' }),
       tfl.layers.dense({ units: 128, activation: 'relu', kernelInitializer: init(), name: 'dense1' }),
+      tfl.layers.dropout({ rate: 0.25, seed: s++, name: 'dropout1' }),
     );
   } else {
-    layers.push(tfl.layers.flatten({ inputShape, name: 'flatten' }));
+    // Flatten only images; tabular rows are already flat (and Flatten refuses rank-1 input).
+    layers.push(
+      inputShape.length > 1
+        ? tfl.layers.flatten({ inputShape, name: 'flatten' })
+        : tfl.layers.inputLayer({ inputShape, name: 'input' }),
+    );
     if (arch === 'mlp') {
       // Dropout: with 8,000 training digits the plain 784-256-10 net overfits within a few epochs.
       layers.push(

@@ -1,0 +1,176 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { initTfjs } from '../../src/engines/tfjs/backend.js';
+import { Rng } from '../../src/core/rng.js';
+
+// Our kernels only exist on the WebAssembly backend, so force it even where tfjs-node is installed.
+process.env.BULWARK_TFJS_BACKEND = 'wasm';
+const backend = await initTfjs();
+
+test('the WebAssembly backend is active and carries our kernels', () => {
+  assert.equal(backend, 'wasm');
+  assert.equal(tf.getBackend(), 'wasm');
+  assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'), 'Conv2DBackpropFilter is registered on wasm');
+  assert.ok(tf.getKernel('Conv2DBackpropInput', 'wasm'));
+  assert.ok(tf.getKernel('BatchMatMul', 'wasm'));
+});
+
+function uniform(rng: Rng, shape: number[]): { values: Float32Array; shape: number[] } {
+  const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  for (let i = 0; i < values.length; i++) values[i] = rng.next() * 2 - 1;
+  return { values, shape };
+}
+
+/** Runs `f` on the named backend and reads its results out as plain arrays. */
+async function on(name: 'cpu' | 'wasm', f: () => tf.Tensor[]): Promise<{ shape: number[]; values: Float32Array }[]> {
+  assert.ok(await tf.setBackend(name), `backend ${name} starts`);
+  try {
+    const out = tf.tidy(f);
+    const read = out.map((t) => ({ shape: t.shape, values: t.dataSync() as Float32Array }));
+    tf.dispose(out);
+    return read;
+  } finally {
+    await tf.setBackend('wasm');
+  }
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function maxAbs(a: Float32Array): number {
+  let m = 0;
+  for (const v of a) m = Math.max(m, Math.abs(v));
+  return m;
+}
+
+interface ConvCase {
+  name: string;
+  x: number[];
+  f: number[];
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number;
+  /** absolute tolerance; larger sums accumulate more float32 rounding */
+  tol?: number;
+}
+
+const convCases: ConvCase[] = [
+  { name: 'valid, stride 1', x: [1, 8, 8, 2], f: [3, 3, 2, 3], strides: 1, pad: 'valid' },
+  { name: 'same, stride 2', x: [1, 9, 9, 2], f: [3, 3, 2, 3], strides: 2, pad: 'same' },
+  { name: 'same, stride 1, 5×5 kernel, 3→4 channels', x: [1, 10, 10, 3], f: [5, 5, 3, 4], strides: 1, pad: 'same' },
+  { name: 'asymmetric input, batch 2, 9×7', x: [2, 9, 7, 2], f: [3, 3, 2, 3], strides: 1, pad: 'valid' },
+  { name: 'asymmetric input, batch 2, 9×7, same, strides [2, 1]', x: [2, 9, 7, 3], f: [3, 2, 3, 2], strides: [2, 1], pad: 'same' },
+  // Even kernel under 'same': the padding is uneven (more at the bottom/right).
+  { name: 'same, even 4×4 kernel', x: [2, 7, 8, 1], f: [4, 4, 1, 2], strides: 1, pad: 'same' },
+  // Stride that leaves the last input rows/columns unused by any output.
+  { name: 'valid, stride 2, rows left over', x: [1, 8, 10, 2], f: [3, 3, 2, 2], strides: 2, pad: 'valid' },
+  { name: 'explicit numeric padding 1', x: [1, 6, 5, 2], f: [3, 3, 2, 3], strides: 1, pad: 1 },
+  // Sizes of the zoo CNN's second layer: large enough to grow the WebAssembly heap.
+  { name: 'zoo cnn conv2 sizes (heap growth)', x: [16, 12, 12, 16], f: [5, 5, 16, 32], strides: 1, pad: 'valid', tol: 1e-3 },
+];
+
+for (const c of convCases) {
+  test(`conv2d gradients wrt x and filter match the cpu backend: ${c.name}`, async () => {
+    const rng = new Rng(c.x.reduce((a, b) => a * 31 + b, 7));
+    const x = uniform(rng, c.x);
+    const f = uniform(rng, c.f);
+    // The output shape is needed for the weights; take it from a forward pass.
+    const [probe] = await on('cpu', () => [tf.conv2d(tf.tensor4d(x.values, c.x as never), tf.tensor4d(f.values, c.f as never), c.strides, c.pad)]);
+    const w = uniform(rng, probe.shape);
+    const compute = () => {
+      const xt = tf.tensor4d(x.values, c.x as [number, number, number, number]);
+      const ft = tf.tensor4d(f.values, c.f as [number, number, number, number]);
+      const wt = tf.tensor(w.values, w.shape);
+      const loss = (a: tf.Tensor4D, b: tf.Tensor4D) => tf.sum(tf.mul(tf.conv2d(a, b, c.strides, c.pad), wt));
+      const [dx, df] = tf.grads(loss as (...args: tf.Tensor[]) => tf.Tensor)([xt, ft]);
+      return [tf.conv2d(xt, ft, c.strides, c.pad), dx, df];
+    };
+    const ref = await on('cpu', compute);
+    const got = await on('wasm', compute);
+    const names = ['forward', 'd/dx', 'd/dfilter'];
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(got[i].shape, ref[i].shape, `${names[i]} shape`);
+      const tol = c.tol ?? 1e-4;
+      const d = maxAbsDiff(got[i].values, ref[i].values);
+      assert.ok(d < tol, `${names[i]}: max abs diff ${d} ≥ ${tol} (values up to ${maxAbs(ref[i].values)})`);
+      assert.ok(maxAbs(ref[i].values) > 0.1, `${names[i]} is not trivially zero`);
+    }
+  });
+}
+
+test('conv2d gradients on wasm leave no tensor or backend buffer behind', async () => {
+  const rng = new Rng(3);
+  const x = uniform(rng, [2, 9, 7, 3]);
+  const f = uniform(rng, [3, 3, 3, 4]);
+  const xt = tf.tensor4d(x.values, [2, 9, 7, 3]);
+  const ft = tf.tensor4d(f.values, [3, 3, 3, 4]);
+  const tensors = tf.memory().numTensors;
+  const ids = tf.backend().numDataIds();
+  tf.tidy(() => {
+    const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')))([xt, ft]);
+    dx.dataSync();
+    df.dataSync();
+  });
+  assert.equal(tf.memory().numTensors, tensors);
+  assert.equal(tf.backend().numDataIds(), ids, 'intermediate buffers (patches, im2col) are freed');
+  tf.dispose([xt, ft]);
+});
+
+interface MatMulCase {
+  a: number[];
+  b: number[];
+  ta: boolean;
+  tb: boolean;
+}
+
+const matCases: MatMulCase[] = [];
+for (const ta of [false, true]) {
+  for (const tb of [false, true]) {
+    const [m, k, n] = [5, 7, 3];
+    // 2-D
+    matCases.push({ a: ta ? [k, m] : [m, k], b: tb ? [n, k] : [k, n], ta, tb });
+    // batched 3-D
+    matCases.push({ a: ta ? [4, k, m] : [4, m, k], b: tb ? [4, n, k] : [4, k, n], ta, tb });
+    // batched with a broadcast batch dimension
+    matCases.push({ a: ta ? [1, k, m] : [1, m, k], b: tb ? [3, n, k] : [3, k, n], ta, tb });
+  }
+}
+// Dense-layer sizes, as in the gradient of a 784-256 layer.
+matCases.push({ a: [64, 784], b: [64, 256], ta: true, tb: false });
+matCases.push({ a: [64, 256], b: [784, 256], ta: false, tb: true });
+
+for (const c of matCases) {
+  test(`matMul a[${c.a}]${c.ta ? 'ᵀ' : ''} · b[${c.b}]${c.tb ? 'ᵀ' : ''} matches the cpu backend`, async () => {
+    const rng = new Rng(c.a.length * 1000 + c.a[0] * 10 + c.b[0] + (c.ta ? 1 : 0) * 2 + (c.tb ? 1 : 0));
+    const a = uniform(rng, c.a);
+    const b = uniform(rng, c.b);
+    const compute = () => [tf.matMul(tf.tensor(a.values, a.shape) as tf.Tensor3D, tf.tensor(b.values, b.shape) as tf.Tensor3D, c.ta, c.tb)];
+    const [ref] = await on('cpu', compute);
+    const [got] = await on('wasm', compute);
+    assert.deepEqual(got.shape, ref.shape);
+    const tol = c.a.includes(784) || c.a.includes(64) ? 1e-4 * Math.max(1, maxAbs(ref.values)) : 1e-4;
+    const d = maxAbsDiff(got.values, ref.values);
+    assert.ok(d < tol, `max abs diff ${d} ≥ ${tol}`);
+  });
+}
+
+test('transposed matMul on wasm leaves no tensor or backend buffer behind', () => {
+  const rng = new Rng(9);
+  const a = uniform(rng, [3, 6, 4]);
+  const b = uniform(rng, [3, 5, 6]);
+  const at = tf.tensor3d(a.values, [3, 6, 4]);
+  const bt = tf.tensor3d(b.values, [3, 5, 6]);
+  const tensors = tf.memory().numTensors;
+  const ids = tf.backend().numDataIds();
+  const r = tf.matMul(at, bt, true, true);
+  assert.deepEqual(r.shape, [3, 4, 5]);
+  r.dispose();
+  assert.equal(tf.memory().numTensors, tensors);
+  assert.equal(tf.backend().numDataIds(), ids, 'the explicit transposes are freed');
+  tf.dispose([at, bt]);
+});
