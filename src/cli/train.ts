@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BulwarkError, argmaxRows, checkInputShape, type Dataset, type Model } from '../core/index.js';
 import { loadDatasetFile, loadDatasetSpec } from '../data/index.js';
 import { initTfjs, openModel, saveOnnx, saveTfjsModel, TfjsModel } from '../engines/index.js';
-import { ZOO_ARCHITECTURES, createZooModel, defaultEpochs, isZooArchitecture } from '../zoo/index.js';
+import { ZOO_ARCHITECTURES, createZooModel, featureStats, defaultEpochs, isZooArchitecture } from '../zoo/index.js';
 import { collect, output, parseFraction, parsePositiveInt, parsePositiveNumber, pct, requireOption, withCommonOptions } from './common.js';
 import { terminalProgress } from './progress-bar.js';
 
@@ -52,6 +52,7 @@ export function trainCommands(program: Command): void {
       classNames: data.all.classNames,
       seed: flags.seed,
       name: flags.out ?? arch,
+      standardize: data.train.x.shape.length === 2 ? featureStats(data.train.x) : undefined,
     });
     try {
       const epochs = flags.epochs ?? defaultEpochs[arch];

@@ -1,5 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import { BulwarkError } from '../core/index.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { BulwarkError, type Samples } from '../core/index.js';
 import { TfjsModel } from '../engines/index.js';
 
 export const ZOO_ARCHITECTURES = ['logistic', 'mlp', 'cnn'] as const;
@@ -11,6 +12,12 @@ export interface ZooOptions {
   classNames?: readonly string[];
   seed?: number;
   name?: string;
+  /**
+   * Per-feature mean and standard deviation of the training data, for tabular inputs.
+   * They become a frozen first layer, so the saved model (and its ONNX export) takes raw
+   * rows: nobody serving it has to remember to scale the inputs the same way.
+   */
+  standardize?: { mean: Float32Array; std: Float32Array };
 }
 
 export function isZooArchitecture(name: string): name is ZooArchitecture {
@@ -50,7 +57,9 @@ export function createZooModel(arch: string, opts: ZooOptions): TfjsModel {
     layers.push(
       inputShape.length > 1
         ? tfl.layers.flatten({ inputShape, name: 'flatten' })
-        : tfl.layers.inputLayer({ inputShape, name: 'input' }),
+        : opts.standardize
+          ? standardizeLayer(inputShape[0], opts.standardize)
+          : tfl.layers.inputLayer({ inputShape, name: 'input' }),
     );
     if (arch === 'mlp') {
       // Dropout: with 8,000 training digits the plain 784-256-10 net overfits within a few epochs.
@@ -62,5 +71,39 @@ export function createZooModel(arch: string, opts: ZooOptions): TfjsModel {
   }
   layers.push(tfl.layers.dense({ units: k, activation: 'softmax', kernelInitializer: init(), name: 'output' }));
   const net = tfl.sequential({ layers, name: arch });
+  for (const l of layers) pendingWeights.get(l)?.();
   return new TfjsModel(net, { name: opts.name ?? `${arch} (untrained)`, classNames: opts.classNames });
+}
+
+/** A frozen Dense layer computing (x − mean) / std: diagonal kernel 1/std, bias −mean/std. */
+function standardizeLayer(d: number, { mean, std }: { mean: Float32Array; std: Float32Array }): tfl.layers.Layer {
+  if (mean.length !== d || std.length !== d) {
+    throw new BulwarkError('E_DATA_SHAPE', `standardization needs ${d} means and deviations, got ${mean.length} and ${std.length}`);
+  }
+  const kernel = new Float32Array(d * d);
+  const bias = new Float32Array(d);
+  for (let i = 0; i < d; i++) {
+    const scale = std[i] > 1e-12 ? 1 / std[i] : 1; // a constant column passes through centred
+    kernel[i * d + i] = scale;
+    bias[i] = -mean[i] * scale;
+  }
+  const layer = tfl.layers.dense({ inputShape: [d], units: d, trainable: false, name: 'standardize' });
+  // Weights are set once the layer is built (by the model); set then, inside tidy, so the
+  // source tensors are freed and only the layer's own variables remain.
+  pendingWeights.set(layer, () => tf.tidy(() => layer.setWeights([tf.tensor2d(kernel, [d, d]), tf.tensor1d(bias)])));
+  return layer;
+}
+
+const pendingWeights = new WeakMap<tfl.layers.Layer, () => void>();
+
+/** Column means and standard deviations of [n, d] samples. */
+export function featureStats(x: Samples): { mean: Float32Array; std: Float32Array } {
+  const n = x.shape[0];
+  const d = x.shape.slice(1).reduce((a, b) => a * b, 1);
+  const mean = new Float64Array(d);
+  const sq = new Float64Array(d);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += x.data[i * d + j];
+  for (let j = 0; j < d; j++) mean[j] /= Math.max(1, n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) sq[j] += (x.data[i * d + j] - mean[j]) ** 2;
+  return { mean: Float32Array.from(mean), std: Float32Array.from(sq, (v) => Math.sqrt(v / Math.max(1, n))) };
 }

@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+// tfjs-core's Node bundle registers no gradient functions; tfjs-layers does (as in the engine).
+import '@tensorflow/tfjs-layers';
 import { initTfjs } from '../../src/engines/tfjs/backend.js';
 import { Rng } from '../../src/core/rng.js';
 
