@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+// Registers the gradient functions (tfjs-core's Node build registers none) that tf.grad needs.
+import '@tensorflow/tfjs-layers';
 import { createRequire } from 'node:module';
 import { patchWasmKernels } from './wasm-kernels.js';
 
