@@ -94,6 +94,9 @@ const data = await loadDigitsSplit();
 
 // The MLP run doubles as our side of the PyTorch comparison: its settings (default epochs,
 // batch 128, Adam 1e-3, reshuffled each epoch, no validation split) are the ones compared.
+// Other jobs on a small machine skew a timing; the 1-minute load beside each side says so.
+const load1m = () => round(os.loadavg()[0], 2);
+const bulwarkLoad = load1m();
 const tensorsBefore = tf.memory().numTensors;
 const mlp = await trainZoo('mlp', data);
 const tensorsAfter = tf.memory().numTensors;
@@ -102,12 +105,14 @@ figure('digits_mlp_test_accuracy', round(mlp.accuracy), '>=0.95', { epochs: mlp.
 
 const tmp = await mkdtemp(path.join(os.tmpdir(), 'bulwark-bench-train-'));
 let peer;
+let peerLoad = null;
 try {
   const { train, test } = data;
   await writeNpy(path.join(tmp, 'x_train.npy'), train.x.data, train.x.shape);
   await writeNpy(path.join(tmp, 'y_train.npy'), train.y, [train.y.length]);
   await writeNpy(path.join(tmp, 'x_test.npy'), test.x.data, test.x.shape);
   await writeNpy(path.join(tmp, 'y_test.npy'), test.y, [test.y.length]);
+  peerLoad = load1m();
   peer = await runPeer(tmp, mlp.epochs);
 } finally {
   await rm(tmp, { recursive: true, force: true });
@@ -119,6 +124,8 @@ const common = {
   bulwark_seconds: round(mlp.fit.seconds, 3),
   bulwark_backend: backend,
   bulwark_test_accuracy: round(mlp.accuracy),
+  bulwark_load_1m: bulwarkLoad,
+  cpus: os.availableParallelism(),
 };
 if (peer.skipped) {
   figure('mlp_train_seconds_vs_pytorch', null, '<=3.0', { ...common, peer: null, skipped: peer.skipped });
@@ -134,6 +141,7 @@ if (peer.skipped) {
     peer: `pytorch ${peer.torch}`,
     peer_threads: peer.threads,
     peer_test_accuracy: round(peer.test_accuracy),
+    peer_load_1m: peerLoad,
   });
 }
 
