@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { BulwarkError } from '../core/index.js';
+import { forEachChunk } from './stream.js';
 
 export interface FileDigest {
   path: string;
@@ -8,19 +7,10 @@ export interface FileDigest {
   sha256: string;
 }
 
-/** SHA-256 of a file, streamed so memory stays flat whatever the file size. */
+/** SHA-256 of a file, streamed through two reused 4 MiB buffers so memory stays flat whatever the file size. */
 export async function sha256File(path: string): Promise<FileDigest> {
   const hash = createHash('sha256');
-  let size = 0;
-  try {
-    for await (const chunk of createReadStream(path)) {
-      hash.update(chunk as Buffer);
-      size += (chunk as Buffer).length;
-    }
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new BulwarkError(err.code === 'ENOENT' ? 'E_FILE_NOT_FOUND' : 'E_FILE_READ', `cannot hash ${path}: ${err.message}`);
-  }
+  const size = await forEachChunk(path, (chunk) => hash.update(chunk));
   return { path, size, sha256: hash.digest('hex') };
 }
 
