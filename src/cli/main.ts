@@ -2,6 +2,8 @@ import { Command, CommanderError } from 'commander';
 import { VERSION, isBulwarkError } from '../core/index.js';
 import { auditCommand } from './audit.js';
 import { trainCommands } from './train.js';
+import { ledgerCommands } from './ledger.js';
+import { provenanceCommands } from './provenance.js';
 
 /** Exit codes: 0 ok, 1 findings over threshold or verification failed, 2 usage or input error, 3 internal error. */
 export async function main(argv: string[]): Promise<number> {
@@ -13,7 +15,10 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   trainCommands(program);
   auditCommand(program);
-  for (const cmd of program.commands) cmd.exitOverride();
+  provenanceCommands(program);
+  ledgerCommands(program);
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const cmd of all(program)) cmd.exitOverride();
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
