@@ -2,7 +2,8 @@ import path from 'node:path';
 import { BulwarkError, VERSION, silentProgress, writeFileAtomically, type Model, type Progress, type Report, type ReportSection, type TrainTestSplit } from '../core/index.js';
 import { loadDatasetSpec } from '../data/index.js';
 import { openModel } from '../engines/index.js';
-import { defaultDigitsModel } from './default-target.js';
+import { cacheDir, defaultDigitsModel } from './default-target.js';
+import { openLedger, type LedgerStore } from '../provenance/index.js';
 import { registerBuiltinSections } from './builtin.js';
 import { auditSections, type AuditContext } from './sections.js';
 import { renderHtml } from './render-html.js';
@@ -19,6 +20,8 @@ export interface AuditOptions {
   seed?: number;
   progress?: Progress;
   apiKey?: string;
+  /** Ledger (SQLite file or postgres:// URL) the audit records its inputs and results in; null: none. */
+  ledger?: string | null;
 }
 
 export interface AuditResult {
@@ -36,6 +39,7 @@ export async function runAudit(opts: AuditOptions = {}): Promise<AuditResult> {
   let model: Model;
   let modelFiles: string[];
   let dispose = (): void => {};
+  let trained: { model: string; architecture: string; dataset: string; seed: number } | null = null;
   if (opts.model) {
     const opened = await openModel(opts.model, { apiKey: opts.apiKey });
     model = opened.model;
@@ -44,13 +48,21 @@ export async function runAudit(opts: AuditOptions = {}): Promise<AuditResult> {
   } else {
     if (datasetSpec !== 'digits') throw new BulwarkError('E_USAGE', 'without --model the audit runs on the built-in digits model; give --model to audit against other data');
     const built = await defaultDigitsModel(seed, progress);
+    if (built.trained) trained = { model: built.dir, architecture: 'mlp', dataset: 'digits', seed };
     model = built.model;
     modelFiles = ['model.json', 'weights.bin', 'bulwark.json'].map((f) => path.join(built.dir, f));
     dispose = () => built.model.dispose();
   }
 
+  let ledger: LedgerStore | undefined;
   try {
-    const ctx: AuditContext = { model, modelFiles, train: data.train, test: data.test, seed, progress };
+    if (opts.ledger !== null) ledger = await openLedger(opts.ledger ?? path.join(cacheDir(), 'ledger.db'), { create: true });
+    if (trained && ledger) await ledger.append({ kind: 'model.trained', payload: trained });
+    await ledger?.append({
+      kind: 'audit.started',
+      payload: { model: model.info.name, engine: model.info.engine, dataset: data.test.name, seed, version: VERSION },
+    });
+    const ctx: AuditContext = { model, modelFiles, train: data.train, test: data.test, seed, progress, ledger };
     const sections: ReportSection[] = [];
     for (const section of auditSections()) {
       const applies = section.applies ? section.applies(ctx) : true;
@@ -86,8 +98,14 @@ export async function runAudit(opts: AuditOptions = {}): Promise<AuditResult> {
       await writeFileAtomically(htmlPath, html);
       files.push(jsonPath, htmlPath);
     }
+    const findings = sections.flatMap((sec) => sec.findings);
+    await ledger?.append({
+      kind: 'audit.completed',
+      payload: { findings: findings.length, failed: findings.filter((f) => f.passed === false).length, files },
+    });
     return { report, files };
   } finally {
     dispose();
+    await ledger?.close();
   }
 }

@@ -1,4 +1,5 @@
 import type { Dataset, Finding, Model, Progress } from '../core/index.js';
+import type { LedgerStore } from '../provenance/index.js';
 
 /** What every audit section gets: the target, its data, and the run's settings. */
 export interface AuditContext {
@@ -11,6 +12,8 @@ export interface AuditContext {
   test: Dataset;
   seed: number;
   progress: Progress;
+  /** Where the audit records what it examined; sections may append and verify. */
+  ledger?: LedgerStore;
 }
 
 /**

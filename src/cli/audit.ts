@@ -14,6 +14,7 @@ interface AuditFlags {
   out: string;
   failOn?: Severity;
   apiKey?: string;
+  ledger?: string | false;
   json?: boolean;
   seed: number;
 }
@@ -29,7 +30,9 @@ export function auditCommand(program: Command): void {
       .option('--drop <cols>', 'columns to leave out of the features', collect)
       .option('--out <dir>', 'directory for report.json and report.html', 'bulwark-report')
       .addOption(new Option('--fail-on <severity>', 'exit 1 when a failed finding is this severe or worse').choices(['low', 'medium', 'high', 'critical']))
-      .option('--api-key <key>', 'API key for a remote model (or BULWARK_API_KEY)'),
+      .option('--api-key <key>', 'API key for a remote model (or BULWARK_API_KEY)')
+      .option('--ledger <file|url>', 'ledger to record the audit in (default: ledger.db in the cache directory)')
+      .option('--no-ledger', 'do not record the audit in a ledger'),
   ).action(async (flags: AuditFlags) => {
     const progress = terminalProgress();
     await initTfjs();
@@ -43,6 +46,7 @@ export function auditCommand(program: Command): void {
       seed: flags.seed,
       progress,
       apiKey: flags.apiKey ?? process.env.BULWARK_API_KEY,
+      ledger: flags.ledger === false ? null : flags.ledger,
     });
     const leaked = tf.memory().numTensors - before;
     if (leaked !== 0) progress.log(`warning: ${leaked} tensors were not released by the audit`);

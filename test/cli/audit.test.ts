@@ -28,6 +28,12 @@ test('bulwark audit with no target trains the digits MLP, writes both reports, t
   const prov = report.sections[1].findings;
   assert.ok(prov.some((f: { evidence: string[] }) => f.evidence.some((e) => /^sha256 [0-9a-f]{64}/.test(e))));
 
+  const ledger = prov.find((f: { title: string }) => f.title === 'Ledger');
+  assert.equal(ledger.passed, true, 'the audit ledger verifies');
+  const entries = await bulwark(['ledger', 'show', '--ledger', path.join(cache, 'ledger.db'), '--json']);
+  const kinds = entries.stdout.trim().split('\n').map((l) => JSON.parse(l).kind);
+  assert.deepEqual(kinds, ['model.trained', 'audit.started', 'audit.fingerprints', 'audit.completed']);
+
   const html = readFileSync(path.join(out, 'report.html'), 'utf8');
   assert.match(html, /<svg/);
   const external = html.match(/(?:src|href)\s*=\s*["']?https?:/gi);

@@ -1,5 +1,5 @@
 import type { Finding } from '../../core/index.js';
-import { sha256Bytes, sha256File } from '../../provenance/index.js';
+import { sha256Bytes, sha256File, verifyLedger } from '../../provenance/index.js';
 import type { AuditContext, AuditSection } from '../sections.js';
 
 /**
@@ -25,6 +25,7 @@ export const provenanceSection: AuditSection = {
         `sha256 ${testDigest}  test split as evaluated (${ctx.test.x.shape[0]} samples, features and labels)`,
       ],
     });
+    const modelDigests = await Promise.all(ctx.modelFiles.map((f) => sha256File(f)));
     if (ctx.modelFiles.length === 0) {
       findings.push({
         area: 'provenance',
@@ -35,7 +36,7 @@ export const provenanceSection: AuditSection = {
         evidence: [`${ctx.model.info.name} is remote: its bytes cannot be fingerprinted from here, only its answers`],
       });
     } else {
-      const digests = await Promise.all(ctx.modelFiles.map((f) => sha256File(f)));
+      const digests = modelDigests;
       findings.push({
         area: 'provenance',
         title: 'Model fingerprint',
@@ -43,6 +44,31 @@ export const provenanceSection: AuditSection = {
         metric: 'model files hashed',
         value: digests.length,
         evidence: digests.map((d) => `sha256 ${d.sha256}  ${d.size} bytes  ${d.path}`),
+      });
+    }
+    if (ctx.ledger) {
+      await ctx.ledger.append({
+        kind: 'audit.fingerprints',
+        payload: {
+          model: ctx.model.info.name,
+          modelFiles: modelDigests.map((d) => ({ path: d.path, sha256: d.sha256, size: d.size })),
+          dataFiles: dataDigests.map((d) => ({ path: d.path, sha256: d.sha256, size: d.size })),
+          testSplit: { samples: ctx.test.x.shape[0], sha256: testDigest },
+        },
+      });
+      const check = await verifyLedger(ctx.ledger);
+      findings.push({
+        area: 'provenance',
+        title: 'Ledger',
+        severity: check.valid ? 'info' : 'high',
+        metric: 'ledger entries verified',
+        value: check.entries,
+        passed: check.valid,
+        evidence: [
+          `ledger ${ctx.ledger.location}: ${check.valid ? 'the hash chain verifies' : `BROKEN at entry ${check.firstBad?.seq}: ${check.firstBad?.message}`}`,
+          `head: ${check.head ? `#${check.head.seq} ${check.head.hash}` : 'empty'}; ${check.checkpoints} signed checkpoint(s), ${check.unanchored} entries after the last one`,
+          'this audit recorded its model, data and test-split fingerprints there',
+        ],
       });
     }
     return findings;
