@@ -50,6 +50,11 @@ export interface FitOptions {
   patience?: number;
   seed?: number;
   progress?: Progress;
+  /**
+   * Called with each training batch before the step; what it returns is trained on instead.
+   * Adversarial training uses it to swap in attacks made against the current weights.
+   */
+  transformBatch?: (x: Samples, y: Int32Array, info: { epoch: number; batch: number }) => Promise<Samples>;
 }
 
 export interface EpochMetrics {

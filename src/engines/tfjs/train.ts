@@ -74,8 +74,16 @@ export async function trainLoop(
           xBuf.set(data.x.data.subarray(r * size, (r + 1) * size), i * size);
           yBuf[i] = data.y[r];
         }
+        let xData: Float32Array = xBuf.subarray(0, m * size);
+        if (opts.transformBatch) {
+          const replaced = await opts.transformBatch({ data: xData, shape: [m, ...info.inputShape] }, yBuf.subarray(0, m), { epoch, batch: b });
+          if (replaced.data.length !== m * size) {
+            throw new BulwarkError('E_DATA_SHAPE', `transformBatch returned ${replaced.data.length} values for a batch of ${m} samples of ${size}`);
+          }
+          xData = replaced.data;
+        }
         const [batchLoss, batchCorrect] = tf.tidy(() => {
-          const xb = tf.tensor(xBuf.subarray(0, m * size), [m, ...info.inputShape], 'float32');
+          const xb = tf.tensor(xData, [m, ...info.inputShape], 'float32');
           const yb = tf.tensor1d(yBuf.subarray(0, m), 'int32');
           const labels = tf.cast(tf.oneHot(yb, k), 'float32');
           let hits: tf.Tensor | null = null;
