@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { BulwarkError, silentProgress, writeFileAtomically, type Progress } from '../core/index.js';
-import { forEachChunk, readError } from './stream.js';
+import { forEachChunk, readJsonFile } from './stream.js';
 import { hashFileWithRecords, recordFormatOf, RECORD_DIGEST_BYTES, type RecordDigests, type RecordFormat } from './records.js';
 import { walkPaths, type FileEntry, type WalkOptions } from './walk.js';
 
@@ -188,18 +187,7 @@ export async function writeManifest(manifest: Manifest, file: string): Promise<v
 }
 
 export async function readManifest(file: string): Promise<Manifest> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (e) {
-    throw readError(file, e);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new BulwarkError('E_DATA_PARSE', `${file} is not valid JSON (${(e as Error).message}); expected a manifest written by "bulwark manifest create"`);
-  }
+  const json = await readJsonFile(file, 'a manifest written by "bulwark manifest create"');
   const problem = manifestProblem(json);
   if (problem !== undefined) throw new BulwarkError('E_DATA_PARSE', `${file} is not a Bulwark/OpenSSF manifest: ${problem}`);
   return json as Manifest;

@@ -1,10 +1,9 @@
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { BulwarkError, writeFileAtomically } from '../core/index.js';
+import { writeFileAtomically } from '../core/index.js';
 import { createBundle, parseBundle, type Bundle } from './dsse.js';
 import type { SigningKey } from './keys.js';
 import { createManifest, type Manifest, type ManifestOptions } from './manifest.js';
-import { readError } from './stream.js';
+import { readJsonFile } from './stream.js';
 
 export interface SignOptions extends ManifestOptions {
   /**
@@ -54,17 +53,6 @@ export async function writeSignature(bundle: Bundle, file: string): Promise<void
 
 /** Reads a bundle; unreadable files and anything but a DSSE bundle are BulwarkErrors. */
 export async function readSignature(file: string): Promise<Bundle> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (e) {
-    throw readError(file, e);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new BulwarkError('E_DATA_PARSE', `${file} is not valid JSON (${(e as Error).message}); expected a signature bundle written by "bulwark sign" or model_signing`);
-  }
+  const json = await readJsonFile(file, 'a signature bundle written by "bulwark sign" or model_signing');
   return parseBundle(json, file);
 }

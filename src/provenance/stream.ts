@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { BulwarkError } from '../core/index.js';
 
 /** 4 MiB: large enough that per-read overhead vanishes next to hashing, small enough to stay flat. */
@@ -51,4 +51,19 @@ export function readError(file: string, e: unknown): BulwarkError {
   const err = e as NodeJS.ErrnoException;
   if (err.code === 'ENOENT') return new BulwarkError('E_FILE_NOT_FOUND', `${file} does not exist`);
   return new BulwarkError('E_FILE_READ', `cannot read ${file}: ${err.message}`, { cause: e });
+}
+
+/** Reads and parses a JSON file; `expected` finishes the message when it is not JSON. */
+export async function readJsonFile(file: string, expected: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw readError(file, e);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new BulwarkError('E_DATA_PARSE', `${file} is not valid JSON (${(e as Error).message}); expected ${expected}`);
+  }
 }
