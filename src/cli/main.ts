@@ -4,6 +4,7 @@ import { auditCommand } from './audit.js';
 import { trainCommands } from './train.js';
 import { ledgerCommands } from './ledger.js';
 import { provenanceCommands } from './provenance.js';
+import { registerGatewayCommands } from './gateway.js';
 
 /** Exit codes: 0 ok, 1 findings over threshold or verification failed, 2 usage or input error, 3 internal error. */
 export async function main(argv: string[]): Promise<number> {
@@ -17,6 +18,7 @@ export async function main(argv: string[]): Promise<number> {
   auditCommand(program);
   provenanceCommands(program);
   ledgerCommands(program);
+  registerGatewayCommands(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const cmd of all(program)) cmd.exitOverride();
   try {

@@ -1,0 +1,418 @@
+// Gateway figures, all on loopback: latency overhead over an in-process model call at 500
+// requests/s, throughput against a bare Fastify route serving the same model, exactness of a
+// 100 requests/s limit under 200 concurrent clients (one process in memory; two processes on
+// Redis), durability of the audit log under kill -9, and ≥10,000 hostile requests. One JSON
+// line per figure on stdout, progress on stderr; a missed target is pass:false, not a failure.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { loadDigitsSplit } from '../dist/data/index.js';
+import { initTfjs, loadTfjsModel, saveTfjsModel } from '../dist/engines/index.js';
+import { SqliteGatewayStore, PostgresGatewayStore } from '../dist/gateway/index.js';
+import { entryPayload, iterateEntries, openSqliteLedger, verifyLedger } from '../dist/provenance/index.js';
+import { createZooModel } from '../dist/zoo/index.js';
+
+const BENCH = 'gateway';
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const BIN = path.join(root, 'bin', 'bulwark.js');
+const REDIS_URL = process.env.BULWARK_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const POSTGRES_URL = process.env.BULWARK_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const RATE = 500;
+const LATENCY_SECONDS = 8;
+const LIMIT = 100;
+const LIMIT_SECONDS = 10;
+const CLIENTS = 200;
+const HOSTILE = 12_000;
+
+const log = (msg) => process.stderr.write(`[bench gateway] ${msg}\n`);
+const round = (x, d = 3) => (Number.isFinite(x) ? Number(x.toFixed(d)) : x);
+const load1m = () => round(os.loadavg()[0], 2);
+
+function figure(name, value, target, extra = {}) {
+  const [, op, text] = /^(>=|<=|==|<|>)(.*)$/.exec(target);
+  const bound = JSON.parse(text);
+  const checks = { '>=': (v) => v >= bound, '<=': (v) => v <= bound, '<': (v) => v < bound, '>': (v) => v > bound, '==': (v) => v === bound };
+  const pass = value === null || value === undefined ? null : checks[op](value);
+  process.stdout.write(`${JSON.stringify({ bench: BENCH, figure: name, value, target, pass, load1m: load1m(), ...extra })}\n`);
+}
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'bulwark-bench-gateway-'));
+const children = new Set();
+function cleanup() {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+}
+process.on('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
+
+/** `bulwark serve` in a child process; resolves once it prints its address. */
+function serve(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'serve', ...args, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    const exited = new Promise((r) => child.on('exit', (code, signal) => r(code ?? signal)));
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    child.stdout.on('data', (d) => {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve({ child, url: JSON.parse(out.slice(0, nl)).url, exited });
+    });
+    exited.then((code) => reject(new Error(`serve exited ${code}: ${err.trim()}`)));
+  });
+}
+
+async function stop(server, signal = 'SIGTERM') {
+  server.child.kill(signal);
+  return server.exited;
+}
+
+/** The same model behind a plain Fastify route with the same OIP JSON: the reference for throughput and HTTP cost. */
+function bareServer(modelDir) {
+  const code = `
+    const { default: Fastify } = await import('fastify');
+    const { initTfjs, loadTfjsModel } = await import(${JSON.stringify(pathToFileURL(path.join(root, 'dist/engines/index.js')).href)});
+    await initTfjs();
+    const { model } = await loadTfjsModel(process.env.MODEL_DIR);
+    const app = Fastify({ bodyLimit: 8 * 1024 * 1024 });
+    app.post('/v2/models/digits/infer', async (req) => {
+      const input = req.body.inputs[0];
+      const out = await model.predict({ data: Float32Array.from(input.data.flat(Infinity)), shape: input.shape });
+      return { model_name: 'digits', model_version: '1', outputs: [{ name: 'probabilities', datatype: 'FP32', shape: out.shape, data: Array.from(out.data) }] };
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    process.stdout.write(JSON.stringify({ url: 'http://127.0.0.1:' + app.server.address().port }) + '\\n');`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { cwd: root, env: { ...process.env, MODEL_DIR: modelDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    const exited = new Promise((r) => child.on('exit', (c, s) => r(c ?? s)));
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    child.stdout.on('data', (d) => {
+      out += d;
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve({ child, url: JSON.parse(out.slice(0, nl)).url, exited });
+    });
+    exited.then((c) => reject(new Error(`bare server exited ${c}: ${err.trim()}`)));
+  });
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
+
+/** One request with node:http (fetch would normalise the hostile paths away). */
+function request(url, { method = 'POST', path: p, headers = {}, body } = {}) {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const h = body !== undefined ? { ...headers, 'content-length': Buffer.byteLength(body) } : headers;
+    const req = http.request({ host: u.hostname, port: u.port, method, path: p ?? u.pathname, headers: h, agent }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', () => resolve({ status: 0, text: '' }));
+    });
+    req.on('error', (e) => resolve({ status: 0, text: '', error: e.code ?? e.message }));
+    if (body !== undefined) req.end(body);
+    else req.end();
+  });
+}
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Requests at a fixed rate (open loop): per-request latency in ms with sub-millisecond precision. */
+async function paced(send, rate, seconds) {
+  const total = rate * seconds;
+  const lat = [];
+  const statuses = {};
+  const t0 = performance.now();
+  const pending = [];
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    pending.push(
+      (async () => {
+        const s = performance.now();
+        const status = await send(i);
+        lat.push(performance.now() - s);
+        statuses[status] = (statuses[status] ?? 0) + 1;
+      })(),
+    );
+  }
+  await Promise.all(pending);
+  lat.sort((a, b) => a - b);
+  return { p50: percentile(lat, 50), p99: percentile(lat, 99), statuses, achievedRate: total / ((performance.now() - t0) / 1000) };
+}
+
+function cannon(opts) {
+  return new Promise((resolve, reject) => {
+    autocannon(opts, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+}
+
+function body(x, i, id) {
+  const row = Array.from(x.data.subarray((i % 1000) * 784, ((i % 1000) + 1) * 784));
+  return JSON.stringify({ ...(id !== undefined ? { id } : {}), inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 28, 28, 1], data: row }] });
+}
+
+async function reachable(kind) {
+  if (kind === 'postgres') {
+    const c = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      return null;
+    } catch (e) {
+      return e.message;
+    } finally {
+      await c.end().catch(() => {});
+    }
+  }
+  const { Redis } = await import('ioredis');
+  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  r.on('error', () => {});
+  try {
+    await r.connect();
+    return null;
+  } catch (e) {
+    return e.message;
+  } finally {
+    r.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------- setup
+
+log('training the logistic digits model (2 epochs)');
+await initTfjs();
+const { train, test } = await loadDigitsSplit();
+const modelDir = path.join(dir, 'digits');
+{
+  const m = createZooModel('logistic', { inputShape: [28, 28, 1], numClasses: 10, classNames: train.classNames, seed: 42, name: modelDir });
+  await m.fit(train, { epochs: 2, seed: 42 });
+  await saveTfjsModel(m, modelDir, { classNames: [...train.classNames], dataset: 'digits', architecture: 'logistic', seed: 42 });
+}
+const { model } = await loadTfjsModel(modelDir);
+const x = test.x;
+
+const policyFile = path.join(dir, 'policy.yaml');
+writeFileSync(
+  policyFile,
+  `tiers:
+  all-on:
+    output: { kind: round, decimals: 3 }
+    rateLimit: { requests: 1000000, perSeconds: 1 }
+    budget: { samplesPerDay: 1000000000, samplesPerMonth: 1000000000 }
+  limited:
+    output: { kind: label }
+    rateLimit: { requests: ${LIMIT}, perSeconds: 1 }
+clientRateLimit: { requests: 1000000, perSeconds: 1 }
+`,
+);
+const storeFile = path.join(dir, 'gateway.db');
+const store = SqliteGatewayStore.open(storeFile);
+const allOnKey = (await store.createKey({ name: 'bench', scopes: ['infer', 'metrics'], tier: 'all-on' })).key;
+const limitedKey = (await store.createKey({ name: 'limited', scopes: ['infer'], tier: 'limited' })).key;
+await store.close();
+const auth = (k) => ({ 'content-type': 'application/json', authorization: `Bearer ${k}` });
+
+try {
+  // ---------------------------------------------------------------- overhead and throughput
+  log('overhead: in-process, bare Fastify and gateway at 500 requests/s');
+  const one = Array.from({ length: 1000 }, (_, i) => ({ data: x.data.slice(i * 784, (i + 1) * 784), shape: [1, 28, 28, 1] }));
+  const inproc = await paced(async (i) => ((await model.predict(one[i % 1000])), 200), RATE, LATENCY_SECONDS);
+  const bodies = Array.from({ length: 1000 }, (_, i) => body(x, i));
+  const bare = await bareServer(modelDir);
+  const gw = await serve(['--model', modelDir, '--name', 'digits', '--allow-unsigned', '--policy', policyFile, '--store', storeFile]);
+  const inferPath = '/v2/models/digits/infer';
+  // Warm both (JIT, TF.js kernels) before measuring.
+  await paced((i) => request(bare.url + inferPath, { headers: { 'content-type': 'application/json' }, body: bodies[i % 1000] }).then((r) => r.status), 200, 2);
+  await paced((i) => request(gw.url + inferPath, { headers: auth(allOnKey), body: bodies[i % 1000] }).then((r) => r.status), 200, 2);
+  const bareLat = await paced((i) => request(bare.url + inferPath, { headers: { 'content-type': 'application/json' }, body: bodies[i % 1000] }).then((r) => r.status), RATE, LATENCY_SECONDS);
+  const gwLat = await paced((i) => request(gw.url + inferPath, { headers: auth(allOnKey), body: bodies[i % 1000] }).then((r) => r.status), RATE, LATENCY_SECONDS);
+  const extra = {
+    rate: RATE,
+    in_process_ms: { p50: round(inproc.p50), p99: round(inproc.p99) },
+    bare_fastify_ms: { p50: round(bareLat.p50), p99: round(bareLat.p99) },
+    gateway_ms: { p50: round(gwLat.p50), p99: round(gwLat.p99), statuses: gwLat.statuses, achieved_rate: round(gwLat.achievedRate, 1) },
+    gateway_minus_bare_ms: { p50: round(gwLat.p50 - bareLat.p50), p99: round(gwLat.p99 - bareLat.p99) },
+    note: 'all on: auth, client+key limits, budget, validation, round(3), durable audit append (SQLite, fsync) before each answer',
+  };
+  figure('overhead_p50_ms', round(gwLat.p50 - inproc.p50), '<=1', extra);
+  figure('overhead_p99_ms', round(gwLat.p99 - inproc.p99), '<=5', extra);
+
+  log('throughput: gateway vs bare Fastify, 50 connections, 8 s each');
+  const gwTp = await cannon({ url: gw.url + inferPath, method: 'POST', headers: auth(allOnKey), body: bodies[0], connections: 50, duration: 8 });
+  const bareTp = await cannon({ url: bare.url + inferPath, method: 'POST', headers: { 'content-type': 'application/json' }, body: bodies[0], connections: 50, duration: 8 });
+  figure('throughput_ratio', round(gwTp.requests.average / bareTp.requests.average), '>=0.6', {
+    gateway_rps: round(gwTp.requests.average, 1),
+    bare_rps: round(bareTp.requests.average, 1),
+    gateway_non2xx: gwTp.non2xx,
+    gateway_errors: gwTp.errors,
+  });
+  await stop(bare);
+
+  // ---------------------------------------------------------------- exact limits, one process, memory
+  log(`limits: ${CLIENTS} clients against a ${LIMIT}/s key for ${LIMIT_SECONDS} s (memory)`);
+  const lim = await cannon({ url: gw.url + inferPath, method: 'POST', headers: auth(limitedKey), body: bodies[1], connections: CLIENTS, duration: LIMIT_SECONDS });
+  const admitted = lim['2xx'];
+  const expected = LIMIT * LIMIT_SECONDS;
+  figure('limit_memory_error', round(Math.abs(admitted - expected) / expected, 4), '<=0.02', { admitted, expected, refused_429: lim.non2xx, requests: lim.requests.total });
+  await stop(gw);
+
+  // ---------------------------------------------------------------- exact limits, two processes, Redis
+  const redisDown = await reachable('redis');
+  const pgDown = await reachable('postgres');
+  if (redisDown || pgDown) {
+    figure('limit_redis_two_processes_error', null, '<=0.02', { skipped: redisDown ? `Redis not reachable at ${REDIS_URL}: ${redisDown}` : `PostgreSQL not reachable: ${pgDown}` });
+  } else {
+    log('limits: two processes sharing Redis (and PostgreSQL for keys and the log)');
+    const schema = `bulwark_bench_${process.pid}`;
+    const prefix = `bulwark-bench-${process.pid}`;
+    const pgStore = await PostgresGatewayStore.open(POSTGRES_URL, { schema });
+    const key2 = (await pgStore.createKey({ name: 'limited', scopes: ['infer'], tier: 'limited' })).key;
+    await pgStore.close();
+    const args = ['--model', modelDir, '--name', 'digits', '--allow-unsigned', '--policy', policyFile, '--postgres', POSTGRES_URL, '--pg-schema', schema, '--redis', REDIS_URL, '--redis-prefix', prefix];
+    const [a, b] = await Promise.all([serve(args), serve(args)]);
+    const half = CLIENTS / 2;
+    const [ra, rb] = await Promise.all([
+      cannon({ url: a.url + inferPath, method: 'POST', headers: auth(key2), body: bodies[1], connections: half, duration: LIMIT_SECONDS }),
+      cannon({ url: b.url + inferPath, method: 'POST', headers: auth(key2), body: bodies[1], connections: half, duration: LIMIT_SECONDS }),
+    ]);
+    const both = ra['2xx'] + rb['2xx'];
+    figure('limit_redis_two_processes_error', round(Math.abs(both - expected) / expected, 4), '<=0.02', { admitted: both, per_process: [ra['2xx'], rb['2xx']], expected });
+    await Promise.all([stop(a), stop(b)]);
+    const c = new pg.Client(POSTGRES_URL);
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await c.end();
+    const { Redis } = await import('ioredis');
+    const r = new Redis(REDIS_URL);
+    const keys = await r.keys(`${prefix}*`);
+    if (keys.length) await r.del(...keys);
+    r.disconnect();
+  }
+
+  // ---------------------------------------------------------------- durability under kill -9
+  log('durability: kill -9 mid-load, then check every 2xx against the log');
+  const dStore = path.join(dir, 'durable.db');
+  const ds = SqliteGatewayStore.open(dStore);
+  const dKey = (await ds.createKey({ name: 'durable', scopes: ['infer'], tier: 'all-on' })).key;
+  await ds.close();
+  const victim = await serve(['--model', modelDir, '--name', 'digits', '--allow-unsigned', '--policy', policyFile, '--store', dStore]);
+  const got = [];
+  let sent = 0;
+  let stopLoad = false;
+  const workers = Array.from({ length: 32 }, async (_, w) => {
+    for (let i = 0; !stopLoad; i++) {
+      const id = `w${w}-${i}`;
+      sent++;
+      const r = await request(victim.url + inferPath, { headers: auth(dKey), body: body(x, i * 32 + w, id) });
+      if (r.status >= 200 && r.status < 300) got.push(createHash('sha256').update(r.text).digest('hex'));
+      if (r.status === 0) break;
+    }
+  });
+  await new Promise((r) => setTimeout(r, 3000));
+  victim.child.kill('SIGKILL');
+  await victim.exited;
+  stopLoad = true;
+  await Promise.all(workers);
+  const ledger = await openSqliteLedger(`${dStore.replace(/\.db$/, '')}.audit.db`, { readonly: true });
+  const verified = await verifyLedger(ledger);
+  const logged = new Set();
+  for await (const e of iterateEntries(ledger)) {
+    const p = entryPayload(e);
+    if (p.status === 200 && p.outputSha256) logged.add(p.outputSha256);
+  }
+  await ledger.close();
+  const missing = got.filter((h) => !logged.has(h)).length;
+  figure('durability_2xx_missing_from_log', missing, '==0', { answered_2xx: got.length, sent, logged_2xx: logged.size, chain_valid: verified.valid, entries: verified.entries });
+
+  // ---------------------------------------------------------------- hostile input
+  log(`hostile: ${HOSTILE} malformed requests`);
+  const hStore = path.join(dir, 'hostile.db');
+  const hs = SqliteGatewayStore.open(hStore);
+  const hKey = (await hs.createKey({ name: 'hostile', scopes: ['infer', 'metrics'], tier: 'all-on' })).key;
+  await hs.close();
+  const target = await serve(['--model', modelDir, '--name', 'digits', '--allow-unsigned', '--policy', policyFile, '--store', hStore]);
+  const good = JSON.parse(bodies[0]);
+  const huge = 'x'.repeat(9 * 1024 * 1024);
+  const deep = `{"inputs":[{"name":"input","datatype":"FP32","shape":[1,28,28,1],"data":${'['.repeat(200_000)}${']'.repeat(200_000)}}]}`;
+  const generators = [
+    (i) => ({ body: bodies[i % 1000].slice(0, (i * 7919) % bodies[0].length) }), // truncated JSON
+    (i) => ({ body: JSON.stringify({ inputs: [{ ...good.inputs[0], shape: [1, (i % 50) + 1, 28, 1] }] }) }),
+    (i) => ({ body: JSON.stringify({ inputs: [{ ...good.inputs[0], shape: ['a', i, null, {}] }] }) }),
+    (i) => ({ body: JSON.stringify({ inputs: [{ ...good.inputs[0], data: good.inputs[0].data.map((v, j) => (j === i % 784 ? ['NaN', null, true, {}, 'Infinity'][i % 5] : v)) }] }) }),
+    () => ({ body: bodies[0].replace(/^(.*?"data":\[)/, '$11e999,') }),
+    (i) => ({ body: JSON.stringify({ inputs: [{ ...good.inputs[0], datatype: ['INT8', 'BYTES', 'FP16', 7, null][i % 5] }] }) }),
+    (i) => ({ body: JSON.stringify({ inputs: [{ ...good.inputs[0], data: good.inputs[0].data.map((v) => v * 1000 + (i % 3)) }] }) }),
+    (i) => ({ body: JSON.stringify([[[[i]]]]) }),
+    () => ({ body: deep }),
+    (i) => ({ body: Math.floor(i / 15) % 20 === 0 ? huge : JSON.stringify({ inputs: [] }) }),
+    (i) => ({ path: ['/v2/models/..%2F..%2Fetc%2Fpasswd/infer', '/v2/models/%00/infer', '/v2/models/digits/versions/..%2F..%2F/infer', '/v2/models/%252e%252e/infer', `/v2/models/${'a'.repeat(5000)}/infer`, '/v2/models/digits/../../admin/models', '/v2/models/digits/infer?x=%ff'][i % 7], body: bodies[0] }),
+    (i) => ({ headers: { authorization: `Bearer ${hKey}`, 'content-type': ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/jsonp'][i % 4] }, body: bodies[0] }),
+    (i) => ({ method: ['PUT', 'DELETE', 'PATCH', 'GET'][i % 4], body: bodies[0] }),
+    (i) => ({ headers: { 'content-type': 'application/json', authorization: ['Bearer nope', 'Basic abc', 'Bearer bwk_0000000000000000_' + 'A'.repeat(43), ''][i % 4] }, body: bodies[0] }),
+    (i) => ({ body: JSON.stringify({ inputs: [{ ...good.inputs[0], shape: [100000, 28, 28, 1] }], id: i }) }),
+  ];
+  const statuses = {};
+  let fiveXX = 0;
+  let transportErrors = 0;
+  const rssMb = async () => {
+    const r = await request(target.url, { method: 'GET', path: '/metrics', headers: { authorization: `Bearer ${hKey}` } });
+    const m = /^bulwark_process_resident_memory_bytes (\d+)/m.exec(r.text);
+    return m ? Number(m[1]) / 2 ** 20 : null;
+  };
+  const hostileRound = async (from, to) => {
+    let next = from;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < to) {
+          const i = next++;
+          const g = generators[i % generators.length](i);
+          const r = await request(target.url, {
+            method: g.method ?? 'POST',
+            path: g.path ?? inferPath,
+            headers: g.headers ?? auth(hKey),
+            body: g.body,
+          });
+          statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+          if (r.status >= 500) fiveXX++;
+          if (r.status === 0) transportErrors++;
+        }
+      }),
+    );
+  };
+  // RSS after every 2,000 requests: growth that keeps going is a leak, a step at the start is warm-up.
+  const series = [];
+  for (let from = 0; from < HOSTILE; from += 2000) {
+    await hostileRound(from, Math.min(HOSTILE, from + 2000));
+    series.push(round(await rssMb(), 1));
+  }
+  await new Promise((r) => setTimeout(r, 2000));
+  const rssWarm = series[0];
+  const rssAfter = await rssMb();
+  const alive = (await request(target.url, { method: 'GET', path: '/v2/health/live' })).status === 200;
+  const stillServes = (await request(target.url + inferPath, { headers: auth(hKey), body: bodies[5] })).status === 200;
+  figure('hostile_5xx', fiveXX, '==0', { requests: HOSTILE, statuses, transport_errors: transportErrors, alive, still_serves: stillServes });
+  figure('hostile_rss_growth_mb', rssWarm !== null && rssAfter !== null ? round(rssAfter - rssWarm, 1) : null, '<=32', {
+    rss_after_each_2000_mb: series,
+    rss_2s_after_mb: round(rssAfter, 1),
+  });
+  await stop(target);
+} finally {
+  agent.destroy();
+  cleanup();
+}

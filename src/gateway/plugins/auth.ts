@@ -1,0 +1,45 @@
+import type { FastifyInstance } from 'fastify';
+import { GatewayError } from '../errors.js';
+import { keyId, keyMatches, presentedKey } from '../keys.js';
+import type { GatewayStore } from '../store/types.js';
+import { ROUTE_SCOPE, shared } from './context.js';
+
+export interface AuthOptions extends Record<string, unknown> {
+  store: GatewayStore;
+}
+
+const CHALLENGE = { 'www-authenticate': 'Bearer realm="bulwark"' };
+
+/**
+ * API keys: `Authorization: Bearer KEY` (or `x-api-key`). Every route but the health routes
+ * needs a key, unknown routes included, so the server's surface cannot be probed without one.
+ * The key is read from the store on every request — no cache — so a revocation anywhere takes
+ * effect at the next request on every replica; the secret is compared in constant time.
+ */
+export const authPlugin = shared('bulwark-auth', async (app: FastifyInstance, opts: AuthOptions) => {
+  app.addHook('onRequest', async (request) => {
+    const kind = request.bulwark.kind;
+    if (kind === 'health') return;
+    const key = presentedKey(request.headers);
+    if (key === undefined) throw new GatewayError(401, 'unauthorized', 'this route needs an API key: send "Authorization: Bearer KEY"', CHALLENGE);
+    const id = keyId(key);
+    let record = null;
+    if (id !== undefined) {
+      try {
+        record = await opts.store.getKey(id);
+      } catch (e) {
+        request.log.error({ err: e }, 'key store failed');
+        throw new GatewayError(503, 'unavailable', 'the key store is not answering; try again shortly');
+      }
+    }
+    // One message for unknown, malformed, wrong and revoked keys: nothing to learn from the difference.
+    if (!record || !keyMatches(key, record) || record.revokedAt !== null) {
+      throw new GatewayError(401, 'unauthorized', 'the API key is not valid (unknown or revoked)', CHALLENGE);
+    }
+    request.bulwark.key = record;
+    const need = kind ? ROUTE_SCOPE[kind] : null;
+    if (need !== null && !record.scopes.includes(need)) {
+      throw new GatewayError(403, 'forbidden', `key ${record.id} lacks the '${need}' scope this route needs (it has: ${record.scopes.join(', ')})`);
+    }
+  });
+});

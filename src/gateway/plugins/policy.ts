@@ -1,0 +1,43 @@
+import type { FastifyInstance } from 'fastify';
+import { outputShaper, type OutputShaper } from '../../outputs/index.js';
+import { GatewayError } from '../errors.js';
+import type { GatewayPolicy } from '../policy-file.js';
+import { shared } from './context.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The output policy of a tier (its noise streams live as long as the server). */
+    outputPolicy(tier: string): OutputShaper;
+  }
+}
+
+export interface PolicyOptions extends Record<string, unknown> {
+  policy: GatewayPolicy;
+}
+
+/**
+ * Output policies per tier: the same wrappers an attack can be run against (src/outputs),
+ * applied to each inference answer for the tier of the key that asked. A request without a
+ * key (this plugin used alone) gets the 'default' tier.
+ */
+export const policyPlugin = shared('bulwark-policy', async (app: FastifyInstance, opts: PolicyOptions) => {
+  const shapers = new Map<string, OutputShaper>();
+  const forTier = (tier: string): OutputShaper => {
+    let s = shapers.get(tier);
+    if (!s) {
+      const t = opts.policy.tiers[tier];
+      if (!t) throw new GatewayError(403, 'forbidden', `the key's tier '${tier}' is not defined in the policy (${opts.policy.source})`);
+      s = outputShaper(t.output);
+      shapers.set(tier, s);
+    }
+    return s;
+  };
+  app.decorate('outputPolicy', forTier);
+  app.addHook('preHandler', async (request) => {
+    const s = request.bulwark;
+    if (s.kind !== 'infer' && s.kind !== 'model') return;
+    const shaper = forTier(s.key?.tier ?? 'default');
+    s.policy = shaper.description;
+    s.shapeOutput = (p) => shaper.apply(p);
+  });
+});

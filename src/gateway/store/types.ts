@@ -1,0 +1,26 @@
+import type { ApiKeyRecord, NewKey, Scope } from '../keys.js';
+
+export interface LiveVersion {
+  version: string;
+  /** Versions that were live before, oldest first: what a rollback returns to. */
+  history: string[];
+  changedAt: string;
+}
+
+/**
+ * The gateway's shared state: API keys and the live version of each model. Every request reads
+ * its key from here (no cache), so a revocation made through any replica, or by the CLI on the
+ * same store, takes effect on the next request everywhere.
+ */
+export interface GatewayStore {
+  /** File path or password-free URL, for messages. */
+  readonly location: string;
+  createKey(opts: { name: string; scopes: readonly Scope[]; tier: string }): Promise<NewKey>;
+  listKeys(): Promise<ApiKeyRecord[]>;
+  getKey(id: string): Promise<ApiKeyRecord | null>;
+  /** Marks the key revoked (idempotent); null when no such key. */
+  revokeKey(id: string): Promise<ApiKeyRecord | null>;
+  getLive(model: string): Promise<LiveVersion | null>;
+  setLive(model: string, live: LiveVersion): Promise<void>;
+  close(): Promise<void>;
+}
