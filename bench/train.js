@@ -62,6 +62,17 @@ async function trainZoo(arch, data) {
   }
 }
 
+/** Training seconds of the MLP as in trainZoo, for the timing rounds after the first. */
+async function timeMlp(data) {
+  const model = createZooModel('mlp', { inputShape: [28, 28, 1], numClasses: 10, seed: SEED });
+  try {
+    const fit = await model.fit(data.train, { epochs: defaultEpochs.mlp, batchSize: BATCH, learningRate: LR, validationSplit: 0, seed: SEED, progress: epochLog('mlp (timing)') });
+    return fit.seconds;
+  } finally {
+    model.dispose();
+  }
+}
+
 /** Runs the PyTorch peer; resolves to its JSON answer, `{skipped}` or `{error}`. */
 async function runPeer(dir, epochs) {
   const args = [peerScript, '--dir', dir, '--epochs', String(epochs), '--batch-size', String(BATCH), '--lr', String(LR), '--seed', String(SEED)];
@@ -103,7 +114,14 @@ const tensorsAfter = tf.memory().numTensors;
 
 figure('digits_mlp_test_accuracy', round(mlp.accuracy), '>=0.95', { epochs: mlp.epochs, seed: SEED, train_seconds: round(mlp.fit.seconds, 2), backend });
 
+// Other jobs on a shared machine move a single timing by 2× or more either way, so the
+// speed ratio is a median over rounds: the first pairs the accuracy run with a peer run
+// started right after it; each further round trains both again (same data, seeds and
+// epochs), taking turns at going first. BULWARK_BENCH_ROUNDS sets the number (default 3).
+const rounds = Math.max(1, Number(process.env.BULWARK_BENCH_ROUNDS ?? 3) || 1);
+const median = (a) => [...a].sort((x, y) => x - y)[(a.length - 1) >> 1];
 const tmp = await mkdtemp(path.join(os.tmpdir(), 'bulwark-bench-train-'));
+const pairs = [];
 let peer;
 let peerLoad = null;
 try {
@@ -114,6 +132,16 @@ try {
   await writeNpy(path.join(tmp, 'y_test.npy'), test.y, [test.y.length]);
   peerLoad = load1m();
   peer = await runPeer(tmp, mlp.epochs);
+  if (!peer.skipped && !peer.error) pairs.push({ ours: mlp.fit.seconds, peer: peer.seconds });
+  for (let r = 2; r <= rounds && pairs.length > 0; r++) {
+    log(`timing round ${r}/${rounds}`);
+    const oursFirst = r % 2 === 1;
+    const again = oursFirst ? await timeMlp(data) : null;
+    const p = await runPeer(tmp, mlp.epochs);
+    const ours = again ?? (await timeMlp(data));
+    if (p.skipped || p.error) break;
+    pairs.push({ ours, peer: p.seconds });
+  }
 } finally {
   await rm(tmp, { recursive: true, force: true });
 }
@@ -121,7 +149,7 @@ const common = {
   epochs: mlp.epochs,
   batch_size: BATCH,
   train_samples: data.train.y.length,
-  bulwark_seconds: round(mlp.fit.seconds, 3),
+  bulwark_seconds: round(pairs.length ? median(pairs.map((p) => p.ours)) : mlp.fit.seconds, 3),
   bulwark_backend: backend,
   bulwark_test_accuracy: round(mlp.accuracy),
   bulwark_load_1m: bulwarkLoad,
@@ -135,13 +163,18 @@ if (peer.skipped) {
   process.exitCode = 1;
 } else {
   log(`pytorch ${peer.torch}: ${peer.seconds.toFixed(2)} s on ${peer.threads} thread(s), test accuracy ${peer.test_accuracy.toFixed(4)}`);
-  figure('mlp_train_seconds_vs_pytorch', round(mlp.fit.seconds / peer.seconds, 3), '<=3.0', {
+  const ratios = pairs.map((p) => p.ours / p.peer);
+  log(`ratios by round: ${ratios.map((r) => r.toFixed(3)).join(', ')}`);
+  figure('mlp_train_seconds_vs_pytorch', round(median(ratios), 3), '<=3.0', {
     ...common,
-    peer_seconds: round(peer.seconds, 3),
+    peer_seconds: round(median(pairs.map((p) => p.peer)), 3),
     peer: `pytorch ${peer.torch}`,
     peer_threads: peer.threads,
     peer_test_accuracy: round(peer.test_accuracy),
     peer_load_1m: peerLoad,
+    rounds: pairs.length,
+    round_ratios: ratios.map((r) => round(r, 3)),
+    round_seconds: pairs.map((p) => [round(p.ours, 2), round(p.peer, 2)]),
   });
 }
 

@@ -5,6 +5,7 @@ import '@tensorflow/tfjs-backend-cpu';
 // tfjs-core's Node bundle registers no gradient functions; tfjs-layers does (as in the engine).
 import '@tensorflow/tfjs-layers';
 import { initTfjs } from '../../src/engines/tfjs/backend.js';
+import { ADAM_KERNEL, DROPOUT_KERNEL, GEMM_KERNEL, RELU_GRAD_KERNEL } from '../../src/engines/tfjs/simd-kernels.js';
 import { Rng } from '../../src/core/rng.js';
 
 // Our kernels only exist on the WebAssembly backend, so force it even where tfjs-node is installed.
@@ -17,6 +18,7 @@ test('the WebAssembly backend is active and carries our kernels', () => {
   assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'), 'Conv2DBackpropFilter is registered on wasm');
   assert.ok(tf.getKernel('Conv2DBackpropInput', 'wasm'));
   assert.ok(tf.getKernel('BatchMatMul', 'wasm'));
+  for (const k of [ADAM_KERNEL, GEMM_KERNEL, DROPOUT_KERNEL, RELU_GRAD_KERNEL]) assert.ok(tf.getKernel(k, 'wasm'), `${k} is registered (WebAssembly SIMD works here)`);
 });
 
 /**
@@ -228,4 +230,92 @@ test('transposed matMul on wasm leaves no tensor or backend buffer behind', () =
   assert.equal(tf.memory().numTensors, tensors);
   assert.equal(tf.backend().numDataIds(), ids, 'the explicit transposes are freed');
   tf.dispose([at, bt]);
+});
+
+// Our SIMD kernels (simd-kernels.ts). Sizes straddle the 4-row × 8-column tiles of the
+// product and the 4-value vectors: the ragged edges take other code.
+const gemmCases: { m: number; k: number; n: number }[] = [
+  { m: 1, k: 1, n: 1 },
+  { m: 4, k: 3, n: 8 },
+  { m: 7, k: 5, n: 10 },
+  { m: 9, k: 13, n: 19 },
+  { m: 33, k: 64, n: 24 },
+  { m: 128, k: 784, n: 256 },
+];
+for (const { m, k, n } of gemmCases) {
+  test(`${GEMM_KERNEL} [${m}×${k}]·[${k}×${n}] matches the cpu backend, as stored and transposed, with bias and ReLU`, async () => {
+    const rng = new Rng(m * 1000 + k * 10 + n);
+    const a = uniform(rng, [m, k]);
+    const b = uniform(rng, [k, n]);
+    const bias = uniform(rng, [n]);
+    const reference = () => {
+      const [at, bt] = [tf.tensor2d(a.values, [m, k]), tf.tensor2d(b.values, [k, n])];
+      const z = tf.matMul(at, bt);
+      return [z, tf.relu(tf.add(z, tf.tensor1d(bias.values)))];
+    };
+    const ours = () => {
+      const at = tf.tensor2d(a.values, [m, k]);
+      const bt = tf.tensor2d(b.values, [k, n]);
+      const run = (inputs: tf.NamedTensorMap, attrs: { transposeA: boolean; relu: boolean }) => tf.engine().runKernel(GEMM_KERNEL, inputs, attrs) as tf.Tensor;
+      return [
+        run({ a: at, b: bt }, { transposeA: false, relu: false }),
+        run({ a: tf.transpose(at), b: bt }, { transposeA: true, relu: false }),
+        run({ a: at, b: bt, bias: tf.tensor1d(bias.values) }, { transposeA: false, relu: true }),
+        run({ a: tf.transpose(at), b: bt, bias: tf.tensor1d(bias.values) }, { transposeA: true, relu: true }),
+      ];
+    };
+    const [plain, biased] = await on('cpu', reference);
+    const got = await on('wasm', ours);
+    const tol = 1e-5 * k;
+    for (const [i, want] of [plain, plain, biased, biased].entries()) {
+      assert.deepEqual(got[i].shape, [m, n]);
+      const d = maxAbsDiff(got[i].values, want.values);
+      assert.ok(d < tol, `variant ${i}: max abs diff ${d} ≥ ${tol}`);
+    }
+  });
+}
+
+test('the Transpose kernel: last two axes swapped as on the cpu backend, other permutations untouched', async () => {
+  const rng = new Rng(5);
+  const cases: [number[], number[]][] = [[[5, 7], [1, 0]], [[3, 4, 9], [0, 2, 1]], [[2, 3, 5, 6], [0, 1, 3, 2]], [[4, 6, 3], [1, 0, 2]], [[0, 3], [1, 0]]];
+  for (const [shape, perm] of cases) {
+    const x = uniform(rng, shape);
+    const compute = () => [tf.transpose(tf.tensor(x.values, shape), perm)];
+    const [want] = await on('cpu', compute);
+    const [got] = await on('wasm', compute);
+    assert.deepEqual(got.shape, want.shape);
+    assert.deepEqual(Array.from(got.values), Array.from(want.values), `[${shape}] by [${perm}]`);
+  }
+});
+
+test(`${RELU_GRAD_KERNEL}: dy·mask where y > 0, else 0, with and without a mask`, () => {
+  const rng = new Rng(8);
+  for (const size of [1, 4, 7, 130]) {
+    const [dy, y, mask] = [uniform(rng, [size]), uniform(rng, [size]), uniform(rng, [size])];
+    const r = tf.tidy(() => {
+      const t = (v: { values: Float32Array }) => tf.tensor1d(v.values);
+      return [
+        tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: t(dy), y: t(y), mask: t(mask) }),
+        tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: t(dy), y: t(y) }),
+      ].map((o) => Array.from((o as tf.Tensor).dataSync()));
+    });
+    assert.deepEqual(r[0], Array.from(dy.values, (v, i) => (y.values[i] > 0 ? Math.fround(v * mask.values[i]) : 0)), `size ${size}, masked`);
+    assert.deepEqual(r[1], Array.from(dy.values, (v, i) => (y.values[i] > 0 ? v : 0)), `size ${size}`);
+  }
+});
+
+test('our kernels leave no tensor or backend buffer behind', () => {
+  const x = tf.ones([6, 10]);
+  const state = tf.tensor1d(Int32Array.from({ length: 16 }, (_, i) => i + 1), 'int32');
+  const tensors = tf.memory().numTensors;
+  const ids = tf.backend().numDataIds();
+  tf.tidy(() => {
+    tf.engine().runKernel(GEMM_KERNEL, { a: x, b: tf.transpose(x) }, { transposeA: false, relu: true });
+    tf.engine().runKernel(DROPOUT_KERNEL, { x, state }, { threshold: 2 ** 31, scale: 2 });
+    tf.engine().runKernel(RELU_GRAD_KERNEL, { dy: x, y: x });
+    tf.engine().runKernel(ADAM_KERNEL, { w: x, g: x, m: x, v: x }, { beta1: 0.9, beta2: 0.999, biasCorrection1: 0.1, biasCorrection2: 0.001, epsilon: 1e-7, learningRate: 0.1 });
+  });
+  assert.equal(tf.memory().numTensors, tensors);
+  assert.equal(tf.backend().numDataIds(), ids);
+  tf.dispose([x, state]);
 });

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // Registers the gradient functions (tfjs-core's Node build registers none) that tf.grad needs.
 import '@tensorflow/tfjs-layers';
 import { createRequire } from 'node:module';
+import { registerSimdKernels } from './simd-kernels.js';
 import { patchWasmKernels } from './wasm-kernels.js';
 
 /**
@@ -39,6 +40,7 @@ async function choose(): Promise<string> {
   patchWasmKernels();
   if (!(await tf.setBackend('wasm'))) throw new Error('could not start the TF.js WebAssembly backend');
   await tf.ready();
+  registerSimdKernels(tf.backend());
   for (const l of process.listeners('uncaughtException')) {
     if (!before.uncaughtException.has(l)) process.removeListener('uncaughtException', l);
   }

@@ -3,6 +3,7 @@ import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {
   BulwarkError,
+  Rng,
   checkInputShape,
   type Activations,
   type ClassGradient,
@@ -15,6 +16,8 @@ import {
   type Samples,
   type Trainable,
 } from '../../core/index.js';
+import { DropoutStream } from './dropout.js';
+import { forwardLayer } from './layers.js';
 import { fromTensor, toTensor } from './tensors.js';
 import { trainLoop } from './train.js';
 
@@ -28,6 +31,8 @@ const PREDICT_BATCH = 1024;
 export class TfjsModel implements Predictor, LossGradient, ClassGradient, Activations, Trainable {
   readonly info: ModelInfo;
   private readonly subModels = new Map<string, LayersModel>();
+  /** Masks for `logits(x, true)` called without a stream (fit passes its own, seeded one). */
+  private readonly dropout = new DropoutStream(new Rng(42));
 
   constructor(
     readonly net: LayersModel,
@@ -116,31 +121,29 @@ export class TfjsModel implements Predictor, LossGradient, ClassGradient, Activa
     if (data.classNames.length > this.info.numClasses) {
       throw new BulwarkError('E_DATA_SHAPE', `dataset '${data.name}' has ${data.classNames.length} classes but the model outputs ${this.info.numClasses}`);
     }
-    return trainLoop(this.net, (xb, training) => this.logits(xb, training), data, this.info, opts);
+    return trainLoop(this.net, (xb, training, dropout) => this.logits(xb, training, dropout), data, this.info, opts);
   }
 
   dispose(): void {
+    this.dropout.dispose();
     this.net.dispose();
   }
 
   /**
    * Logits: for a model ending in a softmax Dense layer, the pre-activation output of that
-   * layer; otherwise the log of the output probabilities.
+   * layer; otherwise the log of the output probabilities. With `training`, dropout is on,
+   * with a fresh mask at every call (drawn from `dropout`, or from the model's own stream).
    */
-  logits(x: tf.Tensor, training: boolean): tf.Tensor2D {
+  logits(x: tf.Tensor, training: boolean, dropout?: DropoutStream): tf.Tensor2D {
     const layers = this.net.layers;
     const last = layers[layers.length - 1];
     const isSequential = this.net.inputs.length === 1 && layers.every((l) => l.inboundNodes.length <= 1);
     const lastConfig = last.getConfig() as { activation?: string; useBias?: boolean };
     if (isSequential && last.getClassName() === 'Dense' && lastConfig.activation === 'softmax') {
       let h = x;
-      for (const l of layers.slice(0, -1)) {
-        if (l.getClassName() === 'InputLayer') continue;
-        h = l.apply(h, { training }) as tf.Tensor;
-      }
+      for (const l of layers.slice(0, -1)) h = forwardLayer(l, h, training, training ? (dropout ?? this.dropout) : null);
       const [kernel, bias] = last.getWeights();
-      const z = tf.matMul(h as tf.Tensor2D, kernel as tf.Tensor2D);
-      return (lastConfig.useBias === false || !bias ? z : tf.add(z, bias)) as tf.Tensor2D;
+      return tf.fused.matMul({ a: h as tf.Tensor2D, b: kernel as tf.Tensor2D, bias: lastConfig.useBias === false ? undefined : bias }) as tf.Tensor2D;
     }
     const p = this.net.apply(x, { training }) as tf.Tensor2D;
     return tf.log(tf.clipByValue(p, 1e-12, 1));

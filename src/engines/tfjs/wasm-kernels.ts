@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 
 /**
- * Two gaps in @tensorflow/tfjs-backend-wasm 4.x that training runs into, closed here:
+ * Three gaps in @tensorflow/tfjs-backend-wasm 4.x that training runs into, closed here:
  *
  * 1. Conv2DBackpropFilter (the filter gradient of a convolution) has no WebAssembly
  *    kernel, so a CNN cannot train. We register one: lay the input patches out as a
@@ -14,13 +14,19 @@ import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } fro
  *    col2im pass adds back into the input's shape.
  * 3. BatchMatMul with transposeA/transposeB takes a slow generic path (10–20× slower than
  *    the plain product), and every dense-layer gradient needs a transposed product. We
- *    wrap the kernel: transpose explicitly with the backend's Transpose kernel, then
- *    multiply untransposed.
+ *    wrap the kernel: transpose explicitly with the registered Transpose kernel (ours from
+ *    simd-kernels.ts where WebAssembly SIMD works), then multiply untransposed.
+ *
+ * simd-kernels.ts adds the kernels of the training step that run our own SIMD code.
  */
-interface WasmBackendLike {
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+/** The parts of the wasm backend (BackendWasm, not exported as a type) that kernels use. */
+export interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: 'float32' | 'int32'): TensorInfo;
+  /** A view of the tensor's memory (an Int32Array for int32 tensors). */
   typedArrayFromHeap(t: TensorInfo): Float32Array;
   disposeData(dataId: object): void;
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  wasm: { asm?: { memory?: unknown } };
 }
 
 type ConvAttrs = {
@@ -56,11 +62,12 @@ export function patchWasmKernels(): void {
   const transpose = tf.getKernel('Transpose', 'wasm');
   if (!matmul || !transpose) return;
   const plainMatMul = matmul.kernelFunc;
-  const transposeFn = transpose.kernelFunc;
 
   const transposeLast2 = (x: TensorInfo, backend: unknown): TensorInfo => {
     const r = x.shape.length;
     const perm = [...Array(r - 2).keys(), r - 1, r - 2];
+    // Looked up per call: registerSimdKernels (simd-kernels.ts) may have replaced it since.
+    const transposeFn = (tf.getKernel('Transpose', 'wasm') ?? transpose).kernelFunc;
     return transposeFn({ inputs: { x }, backend, attrs: { perm } } as never) as TensorInfo;
   };
 
