@@ -1,6 +1,9 @@
 import { registerAuditSection } from './sections.js';
 import { modelCardSection } from './sections/model-card.js';
 import { provenanceSection } from './sections/provenance.js';
+import { evasionSection } from './sections/evasion.js';
+import { privacySection } from './sections/privacy.js';
+import { poisoningSection } from './sections/poisoning.js';
 
 let done = false;
 
@@ -10,4 +13,7 @@ export function registerBuiltinSections(): void {
   done = true;
   registerAuditSection(modelCardSection);
   registerAuditSection(provenanceSection);
+  registerAuditSection(evasionSection);
+  registerAuditSection(poisoningSection);
+  registerAuditSection(privacySection);
 }

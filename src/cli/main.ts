@@ -4,6 +4,10 @@ import { auditCommand } from './audit.js';
 import { trainCommands } from './train.js';
 import { ledgerCommands } from './ledger.js';
 import { provenanceCommands } from './provenance.js';
+import { attackGroup } from './attack.js';
+import { registerEvasionCommands } from './evasion.js';
+import { registerPrivacyCommands } from './privacy.js';
+import { registerPoisoningCommands } from './poisoning.js';
 import { registerGatewayCommands } from './gateway.js';
 
 /** Exit codes: 0 ok, 1 findings over threshold or verification failed, 2 usage or input error, 3 internal error. */
@@ -18,6 +22,10 @@ export async function main(argv: string[]): Promise<number> {
   auditCommand(program);
   provenanceCommands(program);
   ledgerCommands(program);
+  const attack = attackGroup(program);
+  registerEvasionCommands(program, attack);
+  registerPrivacyCommands(program, attack);
+  registerPoisoningCommands(program, attack);
   registerGatewayCommands(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const cmd of all(program)) cmd.exitOverride();

@@ -7,8 +7,10 @@ import { initTfjs, openModel, saveOnnx, saveTfjsModel, TfjsModel } from '../engi
 import { ZOO_ARCHITECTURES, createZooModel, featureStats, defaultEpochs, isZooArchitecture } from '../zoo/index.js';
 import { collect, output, parseFraction, parsePositiveInt, parsePositiveNumber, pct, requireOption, withCommonOptions } from './common.js';
 import { terminalProgress } from './progress-bar.js';
+import { adversarialFit, adversarialTrainOptions, type AdversarialTrainFlags } from './evasion.js';
+import { dpFit, dpRequested, dpTrainOptions, type DpTrainFlags } from './privacy.js';
 
-interface TrainFlags {
+interface TrainFlags extends AdversarialTrainFlags, DpTrainFlags {
   dataset: string;
   model: string;
   out?: string;
@@ -25,7 +27,7 @@ interface TrainFlags {
 
 export function trainCommands(program: Command): void {
   withCommonOptions(
-    program
+    dpTrainOptions(adversarialTrainOptions(program
       .command('train')
       .description('train a built-in model on a dataset and save it')
       .option('--dataset <name|file>', "'digits' or a .csv/.jsonl/.npy file", 'digits')
@@ -37,8 +39,8 @@ export function trainCommands(program: Command): void {
       .option('--validation-split <f>', 'share held out for early stopping (0: none)', parseFraction, 0)
       .option('--patience <n>', 'epochs without validation improvement before stopping', parsePositiveInt, 3)
       .option('--label <col>', 'label column of a .csv/.jsonl file (column index for .npy)')
-      .option('--drop <cols>', 'columns to leave out of the features (comma-separated, repeatable)', collect),
-  ).action(async (flags: TrainFlags) => {
+      .option('--drop <cols>', 'columns to leave out of the features (comma-separated, repeatable)', collect))),
+  ).action(async (flags: TrainFlags, cmd: Command) => {
     const progress = terminalProgress();
     if (flags.out) await refuseFileAsDir(flags.out);
     const data = await loadDatasetSpec(flags.dataset, { label: flags.label, drop: flags.drop, seed: flags.seed });
@@ -55,8 +57,12 @@ export function trainCommands(program: Command): void {
       standardize: data.train.x.shape.length === 2 ? featureStats(data.train.x) : undefined,
     });
     try {
+      const adversarial = adversarialFit(flags, model, data.train);
       const epochs = flags.epochs ?? defaultEpochs[arch];
-      const fit = await model.fit(data.train, {
+      if (adversarial && dpRequested(flags)) throw new BulwarkError('E_USAGE', 'DP-SGD and adversarial training cannot be combined; choose one');
+      const dp = dpRequested(flags) ? await dpFit(model, data.train, flags, cmd, progress) : null;
+      const fit = dp ? dp.fit : await model.fit(data.train, {
+        transformBatch: adversarial?.transformBatch,
         epochs,
         batchSize: flags.batchSize,
         learningRate: flags.learningRate,
@@ -77,6 +83,8 @@ export function trainCommands(program: Command): void {
         testAccuracy,
         trainSeconds: fit.seconds,
         out: flags.out ?? null,
+        ...(adversarial ? { adversarial: adversarial.described } : {}),
+        ...(dp ? dp.privacy : {}),
       };
       if (flags.out) {
         await saveTfjsModel(model, flags.out, {
@@ -86,6 +94,8 @@ export function trainCommands(program: Command): void {
           architecture: arch,
           seed: flags.seed,
           metrics: { testAccuracy, trainSeconds: fit.seconds },
+          ...(adversarial ? { adversarial: adversarial.described } : {}),
+          ...(dp ? { privacy: dp.privacy } : {}),
           createdAt: new Date().toISOString(),
         });
       }
@@ -93,6 +103,7 @@ export function trainCommands(program: Command): void {
         [
           `trained ${arch} on ${data.all.name}: ${result.epochs} epochs in ${fit.seconds.toFixed(1)} s${fit.stoppedEarly ? ' (stopped early)' : ''}`,
           `test accuracy ${pct(testAccuracy)} on ${result.testSamples} held-out samples`,
+          ...(dp ? [`differentially private: ε = ${dp.result.epsilon.toFixed(3)} at δ = ${dp.result.delta} (noise multiplier ${dp.result.noiseMultiplier.toFixed(3)}, clipping norm ${dp.result.maxGradNorm}, ${dp.result.accountant} accountant)`] : []),
           flags.out ? `saved to ${flags.out}` : 'not saved (give --out DIR to keep it)',
         ].join('\n'),
       );

@@ -7,3 +7,4 @@ export * from './progress.js';
 export * from './finding.js';
 export * from './atomic.js';
 export * from './version.js';
+export * from './png.js';

@@ -1,0 +1,14 @@
+export { fastMcd, robustDistances, type McdOptions, type McdResult, type RobustEstimate } from './mcd.js';
+export { CovarianceAccumulator } from './covariance-stream.js';
+export { IsolationForest, type IsolationForestOptions } from './iforest.js';
+export { nearestNeighbours, type Neighbours } from './knn.js';
+export { knnProbabilities, knnDisagreement, labelIssuesFromProbabilities, type LabelIssues } from './label-issues.js';
+export { outOfFoldSoftmax, type SoftmaxModel } from './softmax.js';
+export { findDuplicates, DuplicateIndex, type Duplicates } from './duplicates.js';
+export { scanDataset, scanInputOf, outlierCutoff, KNN_MAX_ROWS, type ScanInput } from './scan.js';
+export { scanCsvStream, type StreamScanOptions, type StreamScanResult } from './scan-stream.js';
+export { planCsv, numericBatches, csvRecords, type CsvPlan, type NumericBatch } from './csv-stream.js';
+export { writeScores, writeCleanCsv } from './scan-output.js';
+export { chi2Quantile, rocAuc, detectionRates, quantile, median } from './stats.js';
+export * from './scan-types.js';
+export * from './backdoor/index.js';
