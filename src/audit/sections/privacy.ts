@@ -1,4 +1,4 @@
-import { Rng, argmaxRows, hasCapability, subset, type Chart, type Dataset, type Finding, type Model } from '../../core/index.js';
+import { Rng, argmaxRows, hasCapability, subset, type Chart, type Dataset, type Finding, type Model, type Progress } from '../../core/index.js';
 import { TfjsModel } from '../../engines/index.js';
 import { freshCopy, invertModel, lossThresholdAttack, membershipSample, planDpModel, trainDpSgd, type MembershipResult } from '../../privacy/index.js';
 import { createZooModel, featureStats } from '../../zoo/index.js';
@@ -131,7 +131,14 @@ export async function privacyAuditFindings(ctx: AuditContext, opts: PrivacyAudit
     const candidate = await dpCandidate(ctx, dpTrain, ctx.seed + 1);
     what = candidate.what;
     try {
-      const r = await trainDpSgd(candidate.model, dpTrain, { targetEpsilon: eps, delta, epochs: opts.epochs ?? 10, batchSize, seed: ctx.seed, progress });
+      // The bar still moves, but per-epoch log lines stay out of the audit's output.
+      const quiet: Progress = {
+        start: (label, total) => progress.start(label, total),
+        advance: (steps, status) => progress.advance(steps, status),
+        done: () => progress.done(),
+        log: () => {},
+      };
+      const r = await trainDpSgd(candidate.model, dpTrain, { targetEpsilon: eps, delta, epochs: opts.epochs ?? 10, batchSize, seed: ctx.seed, progress: quiet });
       const attack = await lossThresholdAttack(candidate.model, membershipSample(dpTrain, test, evaluate, ctx.seed));
       rows.push({
         label: `DP ε=${eps}`,
