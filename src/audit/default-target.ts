@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Progress } from '../core/index.js';
+import { modelAccuracy, type Progress } from '../core/index.js';
 import { loadDigitsSplit } from '../data/index.js';
 import { loadTfjsModel, saveTfjsModel, type TfjsModel } from '../engines/index.js';
 import { createZooModel, defaultEpochs } from '../zoo/index.js';
@@ -28,19 +28,13 @@ export async function defaultDigitsModel(seed: number, progress: Progress): Prom
   const { train, test } = await loadDigitsSplit();
   const model = createZooModel('mlp', { inputShape: [28, 28, 1], numClasses: 10, classNames: train.classNames, seed, name: dir });
   const fit = await model.fit(train, { epochs: defaultEpochs.mlp, seed, progress });
-  const probs = await model.predict(test.x);
-  let correct = 0;
-  for (let i = 0; i < test.y.length; i++) {
-    let best = 0;
-    for (let c = 1; c < 10; c++) if (probs.data[i * 10 + c] > probs.data[i * 10 + best]) best = c;
-    if (best === test.y[i]) correct++;
-  }
+  const testAccuracy = await modelAccuracy(model, test);
   await saveTfjsModel(model, dir, {
     classNames: [...train.classNames],
     dataset: 'digits',
     architecture: 'mlp',
     seed,
-    metrics: { testAccuracy: correct / test.y.length, trainSeconds: fit.seconds },
+    metrics: { testAccuracy, trainSeconds: fit.seconds },
     createdAt: new Date().toISOString(),
   });
   return { model, dir, trained: true };

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { promises as fs } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { BulwarkError, argmaxRows, checkInputShape, type Dataset, type Model } from '../core/index.js';
+import { BulwarkError, checkInputShape, modelAccuracy, type Dataset } from '../core/index.js';
 import { loadDatasetFile, loadDatasetSpec } from '../data/index.js';
 import { initTfjs, openModel, saveOnnx, saveTfjsModel, TfjsModel } from '../engines/index.js';
 import { ZOO_ARCHITECTURES, createZooModel, featureStats, defaultEpochs, isZooArchitecture } from '../zoo/index.js';
@@ -71,7 +71,7 @@ export function trainCommands(program: Command): void {
         seed: flags.seed,
         progress,
       });
-      const testAccuracy = await accuracy(model, data.test);
+      const testAccuracy = await modelAccuracy(model, data.test);
       const result = {
         model: arch,
         dataset: data.all.name,
@@ -134,7 +134,7 @@ export function trainCommands(program: Command): void {
       if (test.classNames.length > model.info.numClasses) {
         throw new BulwarkError('E_DATA_SHAPE', `dataset '${test.name}' has ${test.classNames.length} classes but model '${model.info.name}' outputs ${model.info.numClasses}`);
       }
-      const acc = await accuracy(model, test);
+      const acc = await modelAccuracy(model, test);
       output(flags, { accuracy: acc, samples: test.y.length, dataset: test.name, model: model.info.name, engine: model.info.engine }, () => `accuracy ${pct(acc)} on ${test.y.length} samples of ${test.name}`);
     } finally {
       await (model as { dispose?: () => unknown; close?: () => unknown }).dispose?.();
@@ -165,12 +165,6 @@ export function trainCommands(program: Command): void {
   });
 }
 
-async function accuracy(model: Model, ds: Dataset): Promise<number> {
-  const predicted = argmaxRows(await model.predict(ds.x));
-  let correct = 0;
-  for (let i = 0; i < predicted.length; i++) if (predicted[i] === ds.y[i]) correct++;
-  return predicted.length === 0 ? NaN : correct / predicted.length;
-}
 
 async function refuseFileAsDir(out: string): Promise<void> {
   const st = await fs.stat(out).catch(() => null);

@@ -1,6 +1,6 @@
 import { BulwarkError } from './errors.js';
 import type { Dataset } from './dataset.js';
-import type { Samples } from './samples.js';
+import { argmaxRows, labelAccuracy, type Samples } from './samples.js';
 import type { Progress } from './progress.js';
 
 /** What every model tells about itself. */
@@ -138,4 +138,9 @@ export function checkInputShape(model: Predictor, x: Samples, where = 'input'): 
         `but got [${got.join(', ')}] (${gotSize} values)`,
     );
   }
+}
+
+/** Accuracy of a model's top class on a labelled dataset. */
+export async function modelAccuracy(model: Predictor, ds: Dataset): Promise<number> {
+  return labelAccuracy(argmaxRows(await model.predict(ds.x)), ds.y);
 }

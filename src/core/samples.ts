@@ -75,6 +75,13 @@ export function argmaxRows(m: Samples): Int32Array {
   return out;
 }
 
+/** Share of predictions equal to the labels (NaN when there are none). */
+export function labelAccuracy(predicted: Int32Array, y: Int32Array): number {
+  let hits = 0;
+  for (let i = 0; i < predicted.length; i++) if (predicted[i] === y[i]) hits++;
+  return predicted.length > 0 ? hits / predicted.length : NaN;
+}
+
 export function takeLabels(y: Int32Array, indices: ArrayLike<number>): Int32Array {
   const out = new Int32Array(indices.length);
   for (let i = 0; i < indices.length; i++) out[i] = y[indices[i]];

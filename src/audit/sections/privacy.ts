@@ -1,4 +1,4 @@
-import { Rng, argmaxRows, hasCapability, subset, type Chart, type Dataset, type Finding, type Model, type Progress } from '../../core/index.js';
+import { Rng, modelAccuracy, hasCapability, subset, type Chart, type Dataset, type Finding, type Model, type Progress } from '../../core/index.js';
 import { TfjsModel } from '../../engines/index.js';
 import { freshCopy, invertModel, lossThresholdAttack, membershipSample, planDpModel, trainDpSgd, type MembershipResult } from '../../privacy/index.js';
 import { createZooModel, featureStats } from '../../zoo/index.js';
@@ -37,11 +37,6 @@ interface Row {
   trainedOn: number;
 }
 
-function accuracyOf(pred: Int32Array, ds: Dataset): number {
-  let c = 0;
-  for (let i = 0; i < pred.length; i++) if (pred[i] === ds.y[i]) c++;
-  return c / Math.max(1, pred.length);
-}
 
 function imageSize(shape: readonly number[]): [number, number, number] | null {
   if (shape.length === 3 && (shape[2] === 1 || shape[2] === 3)) return [shape[0], shape[1], shape[2]];
@@ -109,7 +104,7 @@ export async function privacyAuditFindings(ctx: AuditContext, opts: PrivacyAudit
     {
       label: 'undefended',
       epsilon: null,
-      accuracy: accuracyOf(argmaxRows(await ctx.model.predict(test.x)), test),
+      accuracy: await modelAccuracy(ctx.model, test),
       attack: base,
       images: await inversionImages(ctx.model, 'undefended', steps, ctx.seed),
       trainedOn: train.y.length,
@@ -143,7 +138,7 @@ export async function privacyAuditFindings(ctx: AuditContext, opts: PrivacyAudit
       rows.push({
         label: `DP ε=${eps}`,
         epsilon: r.epsilon,
-        accuracy: accuracyOf(argmaxRows(await candidate.model.predict(test.x)), test),
+        accuracy: await modelAccuracy(candidate.model, test),
         attack,
         images: await inversionImages(candidate.model, `ε=${eps}`, steps, ctx.seed),
         trainedOn: n,

@@ -1,12 +1,9 @@
-import { argmaxRows, type Dataset, type Predictor, type Samples } from '../../core/index.js';
+import { argmaxRows, modelAccuracy, type Dataset, type Predictor, type Samples } from '../../core/index.js';
 import { applyTrigger, type Trigger } from './triggers.js';
 
 /** Share of rows predicted as labelled: BackdoorBench's clean accuracy (C-Acc) on clean data. */
 export async function cleanAccuracy(model: Predictor, ds: Dataset): Promise<number> {
-  const predicted = argmaxRows(await model.predict(ds.x));
-  let hits = 0;
-  for (let i = 0; i < predicted.length; i++) if (predicted[i] === ds.y[i]) hits++;
-  return predicted.length > 0 ? hits / predicted.length : NaN;
+  return modelAccuracy(model, ds);
 }
 
 export interface BackdoorMetrics {
