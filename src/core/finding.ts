@@ -40,9 +40,19 @@ export type Chart =
       images: { caption: string; pixels: number[] }[];
     };
 
+/** What to do about a finding: which Bulwark defence, and the command that applies it. */
+export interface Remedy {
+  defence: string;
+  command: string;
+  /** One sentence on why it helps. */
+  why?: string;
+}
+
 export interface Finding {
   /** The area that produced it: 'model', 'provenance', 'evasion', … */
   area: string;
+  /** Stable id of the check (and of the severity rule that graded it), e.g. 'evasion.pgd-robust-accuracy'. */
+  id?: string;
   title: string;
   severity: Severity;
   /** What was measured, e.g. 'test accuracy'. */
@@ -55,6 +65,8 @@ export interface Finding {
   /** Plain-language lines that back the value up. */
   evidence: string[];
   chart?: Chart;
+  /** What to do about it, when it failed. */
+  remedies?: Remedy[];
 }
 
 export const severityOrder: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
@@ -63,8 +75,21 @@ export const severityOrder: Record<Severity, number> = { info: 0, low: 1, medium
 export interface ReportSection {
   id: string;
   title: string;
+  /** 'skipped': the target or the data did not allow it (reason says why); 'failed': it broke (reason says how). */
+  status?: 'ran' | 'skipped' | 'failed';
+  reason?: string;
+  /** What was tested and how, in a sentence each, for the report's reader. */
+  about?: { tested: string; how: string };
   findings: Finding[];
   seconds: number;
+}
+
+/** The report's first screen: one row per threat. */
+export interface ReportSummary {
+  verdict: 'pass' | 'warn' | 'fail';
+  /** The severity at or above which a failed finding fails the run (--fail-on), if set. */
+  failOn?: Severity;
+  threats: { id: string; title: string; status: 'ran' | 'skipped' | 'failed'; severity: Severity; keyFigure: string }[];
 }
 
 export interface Report {
@@ -73,5 +98,6 @@ export interface Report {
   createdAt: string;
   seed: number;
   target: { model: string; engine: string; dataset: string };
+  summary?: ReportSummary;
   sections: ReportSection[];
 }
