@@ -18,7 +18,7 @@ export {
   type JsonValue,
 } from './entry.js';
 export { iterateEntries, type LedgerStore, type Checkpoint, type CheckpointDraft } from './store.js';
-export { openSqliteLedger, SqliteLedgerStore, type SqliteLedgerOptions } from './sqlite-store.js';
+export { openSqliteLedger, SqliteLedgerStore, type SqliteLedgerOptions, type LedgerDurability } from './sqlite-store.js';
 export { openPostgresLedger, PostgresLedgerStore, redactUrl, type PostgresLedgerOptions } from './postgres-store.js';
 export { createCheckpoint, checkpointMessage, CHECKPOINT_TYPE, type Signer, type Verifier } from './checkpoint.js';
 export { verifyLedger, type VerifyLedgerOptions, type VerifyLedgerResult, type LedgerProblem, type LedgerBadReason } from './verify.js';
@@ -32,6 +32,6 @@ export function isPostgresUrl(spec: string): boolean {
 /** A `postgres://` / `postgresql://` URL opens the PostgreSQL store; anything else is a SQLite file path. */
 export function openLedger(spec: string, opts: OpenLedgerOptions = {}): Promise<LedgerStore> {
   if (isPostgresUrl(spec)) return openPostgresLedger(spec, opts);
-  const { create, readonly, actor, busyTimeoutMs } = opts;
-  return openSqliteLedger(spec, { create, readonly, actor, busyTimeoutMs });
+  const { create, readonly, actor, busyTimeoutMs, durability, autoCheckpoint } = opts;
+  return openSqliteLedger(spec, { create, readonly, actor, busyTimeoutMs, durability, autoCheckpoint });
 }

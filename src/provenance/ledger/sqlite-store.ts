@@ -13,7 +13,22 @@ export interface SqliteLedgerOptions {
   actor?: string;
   /** How long a call waits (without blocking the event loop) for another process's transaction before E_TIMEOUT. Default 30 s. */
   busyTimeoutMs?: number;
+  /**
+   * When a commit counts as written. 'fsync' (default): the WAL is on disk before append
+   * resolves, so an entry survives power loss. 'process': the commit is in the WAL file (the
+   * operating system's cache) before append resolves — it survives the process being killed,
+   * kill -9 included, but the last moments of entries can be lost if the machine itself goes
+   * down; no fsync per commit, so a busy server's answers do not wait for the disk.
+   */
+  durability?: LedgerDurability;
+  /**
+   * Let SQLite checkpoint the WAL inside commits (default true). A server turns this off and
+   * calls `checkpointWal()` from another thread, so no request waits for a checkpoint's fsync.
+   */
+  autoCheckpoint?: boolean;
 }
+
+export type LedgerDurability = 'fsync' | 'process';
 
 const SQLITE_MAGIC = 'SQLite format 3\0';
 const ENTRY_COLUMNS = 'seq, time, actor, kind, payload AS payloadJson, payload_digest AS payloadDigest, prev_hash AS prevHash, hash';
@@ -147,9 +162,9 @@ function prepareStatements(db: Database.Database, readonly: boolean) {
 }
 
 /**
- * The embedded ledger: one SQLite file in WAL mode with synchronous=FULL, so every commit
- * fsyncs the WAL before returning (NORMAL would survive a process crash but can lose the
- * last commits on power loss, which breaks "durable when append returns").
+ * The embedded ledger: one SQLite file in WAL mode with synchronous=FULL by default, so every
+ * commit fsyncs the WAL before returning (NORMAL — durability 'process' — survives a process
+ * crash but can lose the last commits on power loss).
  * Writers serialise on BEGIN IMMEDIATE; seq is the INTEGER PRIMARY KEY, so even a writer
  * that bypassed the lock could not create a second entry with the same seq.
  */
@@ -233,6 +248,15 @@ export class SqliteLedgerStore implements LedgerStore {
     return rows.map(({ keyId, ...r }) => (keyId === null ? r : { ...r, keyId }));
   }
 
+  /**
+   * Copies committed WAL frames into the database file without blocking writers (a PASSIVE
+   * checkpoint); for a connection whose writers were opened with autoCheckpoint: false.
+   */
+  async checkpointWal(): Promise<{ walFrames: number; checkpointed: number }> {
+    const [r] = await this.query('checkpointing the WAL', () => this.db.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[]);
+    return { walFrames: r?.log ?? 0, checkpointed: r?.checkpointed ?? 0 };
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     await this.committer.settle();
@@ -276,7 +300,8 @@ export async function openSqliteLedger(file: string, opts: SqliteLedgerOptions =
     } else if (!readonly) {
       await step(() => setWal(db, file));
     }
-    if (!readonly) db.pragma('synchronous = FULL');
+    if (!readonly) db.pragma(opts.durability === 'process' ? 'synchronous = NORMAL' : 'synchronous = FULL');
+    if (!readonly && opts.autoCheckpoint === false) db.pragma('wal_autocheckpoint = 0');
     return new SqliteLedgerStore(db, file, readonly, opts.actor ?? defaultActor(), timeout);
   } catch (e) {
     db.close();
