@@ -9,6 +9,7 @@ import { registerEvasionCommands } from './evasion.js';
 import { registerPrivacyCommands } from './privacy.js';
 import { registerPoisoningCommands } from './poisoning.js';
 import { registerGatewayCommands } from './gateway.js';
+import { extractCommand } from './extract.js';
 
 /** Exit codes: 0 ok, 1 findings over threshold or verification failed, 2 usage or input error, 3 internal error. */
 export async function main(argv: string[]): Promise<number> {
@@ -26,6 +27,7 @@ export async function main(argv: string[]): Promise<number> {
   registerEvasionCommands(program, attack);
   registerPrivacyCommands(program, attack);
   registerPoisoningCommands(program, attack);
+  extractCommand(attack);
   registerGatewayCommands(program);
   const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
   for (const cmd of all(program)) cmd.exitOverride();

@@ -80,8 +80,28 @@ export interface ReportSection {
   reason?: string;
   /** What was tested and how, in a sentence each, for the report's reader. */
   about?: { tested: string; how: string };
+  /** The threat it covers: 'model', 'provenance', 'evasion', 'poisoning', 'privacy', 'extraction'. */
+  threat?: string;
+  /** Predictions it was allowed to ask of a predict-only target, and how many it asked. */
+  queries?: { allowed: number | null; used: number };
   findings: Finding[];
   seconds: number;
+}
+
+/** How the audit was run: what was asked for, and what it cost the target. */
+export interface ReportRun {
+  quick: boolean;
+  threats: string[];
+  /** --budget: predictions the whole audit may ask of a predict-only target; null: no limit. */
+  budget: number | null;
+  /** Predictions asked of a predict-only target, all sections together (0 for a white-box target). */
+  queriesUsed: number;
+  /** What the target offers: 'white-box' (gradients), 'predict-only', plus whether it trains and whether training data were given. */
+  access: 'white-box' | 'predict-only';
+  trainable: boolean;
+  trainingData: boolean;
+  /** The config file the run read, if any. */
+  config?: string;
 }
 
 /** The report's first screen: one row per threat. */
@@ -99,5 +119,6 @@ export interface Report {
   seed: number;
   target: { model: string; engine: string; dataset: string };
   summary?: ReportSummary;
+  run?: ReportRun;
   sections: ReportSection[];
 }

@@ -55,6 +55,12 @@ export interface FitOptions {
    * Adversarial training uses it to swap in attacks made against the current weights.
    */
   transformBatch?: (x: Samples, y: Int32Array, info: { epoch: number; batch: number }) => Promise<Samples>;
+  /**
+   * Soft targets, [n, classes]: one probability row per training sample, learnt instead of the
+   * one-hot labels (distillation; a surrogate trained on a target's scores). Accuracy is still
+   * counted against the labels.
+   */
+  soft?: Samples;
 }
 
 export interface EpochMetrics {

@@ -183,3 +183,49 @@ test('dropout masks: fresh every step, repeated by the seed, the same from the k
   tf.dispose([x, a2.y, a2.mask, b1, c1, a3]);
   for (const s of [a, b, c]) s.dispose();
 });
+
+test('soft targets: the loss and its gradient match hand-computed values, and one-hot targets equal hard labels', async () => {
+  const { softmaxCrossEntropy } = await import('../../src/engines/tfjs/dense-step.js');
+  // One row, z = [1, 2, 3]: p = softmax(z) = [0.0900306, 0.2447285, 0.6652410].
+  const z = Float32Array.from([1, 2, 3]);
+  const t = Float32Array.from([0.2, 0.3, 0.5]);
+  const r = softmaxCrossEntropy(z, Int32Array.from([2]), 1, 3, t);
+  // −Σ t·log p = −(0.2·log 0.0900306 + 0.3·log 0.2447285 + 0.5·log 0.6652410) = 1.1076060 (numpy)
+  assert.ok(Math.abs(r.loss - 1.107606) < 1e-5, `loss ${r.loss}`);
+  const want = [0.0900306 - 0.2, 0.2447285 - 0.3, 0.665241 - 0.5];
+  want.forEach((w, j) => assert.ok(Math.abs(r.dz[j] - w) < 1e-5, `dz[${j}] ${r.dz[j]} vs ${w}`));
+  assert.equal(r.correct, 1);
+  const hard = softmaxCrossEntropy(z, Int32Array.from([1]), 1, 3);
+  const oneHot = softmaxCrossEntropy(z, Int32Array.from([1]), 1, 3, Float32Array.from([0, 1, 0]));
+  assert.ok(Math.abs(hard.loss - oneHot.loss) < 1e-6);
+  hard.dz.forEach((v, j) => assert.ok(Math.abs(v - oneHot.dz[j]) < 1e-7));
+});
+
+test('fit with soft targets learns the teacher\'s probabilities, not just its labels; bad soft targets are refused', async () => {
+  const rng = new Rng(3);
+  const n = 400;
+  const x = uniform(rng, n * 4);
+  // The teacher: fixed softmax probabilities of a linear map, deliberately unsure.
+  const soft = new Float32Array(n * 3);
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const a = [x[i * 4] + x[i * 4 + 1], x[i * 4 + 2] - x[i * 4], 0.5 * x[i * 4 + 3]];
+    const e = a.map((v) => Math.exp(v));
+    const s = e[0] + e[1] + e[2];
+    e.forEach((v, j) => (soft[i * 3 + j] = v / s));
+    y[i] = e.indexOf(Math.max(...e));
+  }
+  const data: Dataset = { name: 'soft', x: { data: x, shape: [n, 4] }, y, classNames: ['a', 'b', 'c'] };
+  const model = net(4, [{ dense: 3, activation: 'softmax' }], 11);
+  await model.fit(data, { epochs: 60, batchSize: 50, learningRate: 0.05, seed: 1, soft: { data: soft, shape: [n, 3] } });
+  const p = await model.predict(data.x);
+  let gap = 0;
+  for (let i = 0; i < p.data.length; i++) gap = Math.max(gap, Math.abs(p.data[i] - soft[i]));
+  // A model trained on hard labels would push these towards 0 and 1; this one matches the teacher's scores.
+  assert.ok(gap < 0.08, `largest gap to the teacher's probabilities ${gap}`);
+  await assert.rejects(model.fit(data, { epochs: 1, soft: { data: soft.subarray(0, 30), shape: [10, 3] } }), /soft targets have shape \[10, 3\]/);
+  const bad = soft.slice();
+  bad[5] = 2;
+  await assert.rejects(model.fit(data, { epochs: 1, soft: { data: bad, shape: [n, 3] } }), /soft targets row 1/);
+  model.dispose();
+});

@@ -27,7 +27,7 @@ export interface StepResult {
  * - Bias gradients are onesᵀ·g (on wasm the axis-0 Sum transposes first: ~130 µs for
  *   [128, 256], the product ~10 µs).
  */
-export function denseStep(ops: readonly DenseOp[], x: tf.Tensor, y: Int32Array, dropout: DropoutStream): StepResult {
+export function denseStep(ops: readonly DenseOp[], x: tf.Tensor, y: Int32Array, dropout: DropoutStream, soft?: Float32Array): StepResult {
   const m = x.shape[0];
   let h: tf.Tensor2D = tf.reshape(x, [m, -1]);
   // What the backward pass needs from each op: the dense input and output, the dropout mask.
@@ -44,7 +44,7 @@ export function denseStep(ops: readonly DenseOp[], x: tf.Tensor, y: Int32Array, 
     }
   }
   const k = h.shape[1];
-  const { loss, correct, dz } = softmaxCrossEntropy(h.dataSync() as Float32Array, y, m, k);
+  const { loss, correct, dz } = softmaxCrossEntropy(h.dataSync() as Float32Array, y, m, k, soft);
   const grads: tf.Tensor[] = [];
   // Gradients wrt inputs are needed only down to the first trainable layer.
   const firstTrainable = ops.findIndex((o) => o.kind === 'dense' && o.trainable);
@@ -101,8 +101,11 @@ function reluGrad(g: tf.Tensor2D, y: tf.Tensor2D, mask: tf.Tensor2D | undefined)
   return tf.mul(mask ? tf.mul(g, mask) : g, tf.step(y)) as tf.Tensor2D;
 }
 
-/** Mean cross-entropy of softmax(z) against y, the hits, and d(mean loss)/dz. */
-export function softmaxCrossEntropy(z: Float32Array, y: Int32Array, m: number, k: number) {
+/**
+ * Mean cross-entropy of softmax(z) against y — or against the soft targets `t` ([m, k] rows of
+ * probabilities) when given — the hits against y, and d(mean loss)/dz = (p − target)/m.
+ */
+export function softmaxCrossEntropy(z: Float32Array, y: Int32Array, m: number, k: number, t?: Float32Array) {
   const dz = new Float32Array(m * k);
   let loss = 0;
   let correct = 0;
@@ -123,9 +126,18 @@ export function softmaxCrossEntropy(z: Float32Array, y: Int32Array, m: number, k
       sum += e;
     }
     const label = y[i];
-    loss += Math.log(sum) + max - z[o + label];
+    const logZ = Math.log(sum) + max;
     if (arg === label) correct++;
-    for (let j = 0; j < k; j++) dz[o + j] = (dz[o + j] / sum - (j === label ? 1 : 0)) / m;
+    if (t) {
+      for (let j = 0; j < k; j++) {
+        const tj = t[o + j];
+        if (tj > 0) loss += tj * (logZ - z[o + j]);
+        dz[o + j] = (dz[o + j] / sum - tj) / m;
+      }
+    } else {
+      loss += logZ - z[o + label];
+      for (let j = 0; j < k; j++) dz[o + j] = (dz[o + j] / sum - (j === label ? 1 : 0)) / m;
+    }
   }
   return { loss: loss / m, correct, dz };
 }

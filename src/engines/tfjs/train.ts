@@ -13,6 +13,7 @@ import {
   type FitOptions,
   type FitResult,
   type ModelInfo,
+  type Samples,
 } from '../../core/index.js';
 
 export const fitDefaults = {
@@ -64,6 +65,8 @@ export async function trainLoop(
   const dropout = new DropoutStream(new Rng((o.seed ^ 0x5bd1e995) >>> 0));
   const xBuf = new Float32Array(o.batchSize * size);
   const yBuf = new Int32Array(o.batchSize);
+  const soft = checkSoftTargets(opts.soft, n, info.numClasses);
+  const tBuf = soft ? new Float32Array(o.batchSize * info.numClasses) : undefined;
   const history: EpochMetrics[] = [];
   let best = { loss: Infinity, epoch: -1, weights: null as tf.Tensor[] | null };
   let stoppedEarly = false;
@@ -83,7 +86,9 @@ export async function trainLoop(
           const r = trainIdx[start + i];
           xBuf.set(data.x.data.subarray(r * size, (r + 1) * size), i * size);
           yBuf[i] = data.y[r];
+          if (soft && tBuf) tBuf.set(soft.subarray(r * info.numClasses, (r + 1) * info.numClasses), i * info.numClasses);
         }
+        const tb = tBuf?.subarray(0, m * info.numClasses);
         let xData: Float32Array = xBuf.subarray(0, m * size);
         const yb = yBuf.subarray(0, m);
         if (opts.transformBatch) {
@@ -95,7 +100,7 @@ export async function trainLoop(
         }
         const step = tf.tidy(() => {
           const xb = tf.tensor(xData, [m, ...info.inputShape], 'float32');
-          const r = ops ? denseStep(ops, xb, yb, dropout) : gradStep(logits, weights, xb, yb, dropout);
+          const r = ops ? denseStep(ops, xb, yb, dropout, tb) : gradStep(logits, weights, xb, yb, dropout, tb);
           return { loss: r.loss, correct: r.correct, grads: r.grads };
         });
         const batchLoss = step.loss;
@@ -145,14 +150,14 @@ export async function trainLoop(
  * cross-entropy, (p − onehot)/m and the hits are computed in JS from the logits (see
  * `softmaxCrossEntropy`), which replaces a dozen small kernels and their tape entries.
  */
-function gradStep(logits: LogitsFn, weights: tf.Variable[], xb: tf.Tensor, y: Int32Array, dropout: DropoutStream) {
+function gradStep(logits: LogitsFn, weights: tf.Variable[], xb: tf.Tensor, y: Int32Array, dropout: DropoutStream, soft?: Float32Array) {
   const m = y.length;
   let loss = NaN;
   let correct = 0;
   const lossOf = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [z, save] = args as [tf.Tensor, tf.GradSaveFunc];
     const k = z.shape[1] ?? 1;
-    const r = softmaxCrossEntropy(z.dataSync() as Float32Array, y, m, k);
+    const r = softmaxCrossEntropy(z.dataSync() as Float32Array, y, m, k, soft);
     loss = r.loss;
     correct = r.correct;
     save([tf.tensor2d(r.dz, [m, k])]);
@@ -181,6 +186,24 @@ function evaluate(logits: LogitsFn, data: Dataset, idx: Int32Array, size: number
     correct += r.correct;
   }
   return { loss: loss / idx.length, accuracy: correct / idx.length };
+}
+
+/** Soft targets must be one probability row per sample: [n, classes], finite, ≥ 0, summing to 1. */
+function checkSoftTargets(soft: Samples | undefined, n: number, k: number): Float32Array | undefined {
+  if (!soft) return undefined;
+  if (soft.shape.length !== 2 || soft.shape[0] !== n || soft.shape[1] !== k) {
+    throw new BulwarkError('E_DATA_SHAPE', `soft targets have shape [${soft.shape.join(', ')}]; they must be [${n}, ${k}]: one probability row per training sample`);
+  }
+  for (let i = 0; i < n; i++) {
+    let sum = 0;
+    for (let j = 0; j < k; j++) {
+      const v = soft.data[i * k + j];
+      if (!(v >= 0) || !Number.isFinite(v)) throw new BulwarkError('E_DATA_VALUE', `soft targets row ${i}, class ${j}: ${v} is not a probability`);
+      sum += v;
+    }
+    if (Math.abs(sum - 1) > 1e-3) throw new BulwarkError('E_DATA_VALUE', `soft targets row ${i} sums to ${sum.toFixed(4)}, not 1`);
+  }
+  return soft.data;
 }
 
 function validate(o: { epochs: number; batchSize: number; learningRate: number; validationSplit: number; patience: number }): void {

@@ -74,7 +74,9 @@ export class GroupCommit {
   submit(drafts: readonly PreparedDraft[]): Promise<Entry[]> {
     return new Promise<Entry[]>((resolve, reject) => {
       this.queue.push({ drafts, resolve, reject });
-      this.draining ??= Promise.resolve().then(() => this.drain());
+      // Waits for the end of this event-loop turn, so that every request that reached its
+      // append in the same turn shares one transaction (one commit instead of many).
+      this.draining ??= new Promise<void>((r) => setImmediate(r)).then(() => this.drain());
     });
   }
 
