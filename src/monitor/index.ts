@@ -26,5 +26,6 @@ export {
   type DriftWindowReport,
   type DriftMonitorOptions,
 } from './drift.js';
+export { driftReferenceToJson, driftReferenceFromJson } from './drift-json.js';
 export { shapiroWilk, type ShapiroWilkResult } from './shapiro.js';
 export { ks2Samp, ksPValue, ksCriticalValue, psi, chiSquareContingency, chiSquareCounts, type TestResult, type KsMethod } from './stats.js';
