@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { BulwarkError } from '../core/index.js';
-import { DEFAULT_STORE, SCOPES, openGatewayStore, startGateway, type GatewayStore, type Scope } from '../gateway/index.js';
-import { redactUrl } from '../provenance/index.js';
+import { DEFAULT_STORE, RESPONSE_KIND, SCOPES, defaultLedgerSpec, openGatewayStore, startGateway, type GatewayStore, type KeyRestriction, type Scope } from '../gateway/index.js';
+import { openLedger, redactUrl, type JsonValue } from '../provenance/index.js';
 import { collect, output, parseNonNegativeInt, withCommonOptions } from './common.js';
 
 interface StoreFlags {
@@ -27,6 +27,8 @@ interface ServeFlags extends StoreFlags {
   apiKey?: string;
   trustProxy?: boolean;
   log?: boolean;
+  reference?: string;
+  referenceLabel?: string;
 }
 
 function storeOptions(cmd: Command): Command {
@@ -45,6 +47,12 @@ async function withStore<T>(flags: StoreFlags, f: (s: GatewayStore) => Promise<T
   }
 }
 
+function restrictionText(r: KeyRestriction | null): string {
+  if (!r) return '';
+  const what = [r.suspended ? 'SUSPENDED' : '', r.labelOnly ? 'label-only' : '', r.throttle ? `throttled to ${r.throttle.requests}/${r.throttle.perSeconds}s` : ''].filter(Boolean).join(', ');
+  return `\n    ${what} by ${r.by} since ${r.since}: ${r.reason}`;
+}
+
 function where(flags: StoreFlags): string {
   return flags.postgres ? redactUrl(flags.postgres) : (flags.store ?? DEFAULT_STORE);
 }
@@ -59,7 +67,9 @@ export function registerGatewayCommands(program: Command): void {
         .option('--model <spec>', 'model directory, .onnx file or OIP URL; repeat for versions 1, 2, … (the last is live)', collect)
         .option('--name <name>', 'model name in the URL (default: from the model path)')
         .option('--live <version>', 'version to make live at start (default: the last)')
-        .option('--policy <file>', 'policy file (YAML or JSON): tiers, output policies, limits, budgets, validation')
+        .option('--policy <file>', 'policy file (YAML or JSON): tiers, output policies, limits, budgets, validation, monitoring')
+        .option('--reference <file>', "training data the monitoring's drift and OOD detectors compare traffic with (.csv, .jsonl, .npy; default: the dataset the model card names, if built in)")
+        .option('--reference-label <col>', 'label column of a CSV/JSONL --reference (index for .npy)')
         .addOption(new Option('--port <n>', 'port (0 picks a free one)').default(8080).argParser(parseNonNegativeInt))
         .option('--host <host>', 'address to listen on', '127.0.0.1')
         .option('--redis <url>', 'Redis for rate limits and budgets shared by every replica (default: in memory)')
@@ -91,6 +101,8 @@ export function registerGatewayCommands(program: Command): void {
       ...(flags.redis ? { redis: flags.redis, redisPrefix: flags.redisPrefix } : {}),
       trustProxy: flags.trustProxy ?? false,
       logger: flags.log ?? false,
+      ...(flags.reference ? { reference: flags.reference } : {}),
+      ...(flags.referenceLabel ? { referenceLabel: flags.referenceLabel } : {}),
     });
     const names = gw.registry.names();
     const info = {
@@ -100,9 +112,10 @@ export function registerGatewayCommands(program: Command): void {
       store: gw.store.location,
       ledger: gw.ledger.location,
       limits: flags.redis ? redactUrl(flags.redis) : 'memory',
+      monitoring: gw.app.hasDecorator('watch') ? 'on' : 'off',
     };
     output(flags, info, () =>
-      [`listening on ${gw.url}`, ...names.map((n) => `  ${gw.url}/v2/models/${n} (live version ${gw.registry.live(n).version})`), `  keys: ${info.store}`, `  audit log: ${info.ledger}`, `  limits: ${info.limits}`].join('\n'),
+      [`listening on ${gw.url}`, ...names.map((n) => `  ${gw.url}/v2/models/${n} (live version ${gw.registry.live(n).version})`), `  keys: ${info.store}`, `  audit log: ${info.ledger}`, `  limits: ${info.limits}`, `  monitoring: ${info.monitoring}`].join('\n'),
     );
     // Runs until a signal; requests in flight finish and the log is flushed before exit.
     await new Promise<void>((resolve) => {
@@ -117,7 +130,7 @@ export function registerGatewayCommands(program: Command): void {
   });
 
   const keys = program.commands.find((c) => c.name() === 'keys') ?? program.command('keys').description('signing keys and API keys');
-  keys.description('signing keys (generate) and the gateway\'s API keys (create, list, revoke)');
+  keys.description('signing keys (generate) and the gateway\'s API keys (create, list, revoke, restore)');
 
   storeOptions(
     withCommonOptions(
@@ -142,7 +155,7 @@ export function registerGatewayCommands(program: Command): void {
     output(flags, list, () =>
       list.length === 0
         ? `no API keys in ${where(flags)}`
-        : list.map((k) => `${k.id}  ${k.revokedAt ? 'REVOKED' : 'active '}  ${k.scopes.join(',').padEnd(20)} tier ${k.tier.padEnd(10)} ${k.name}  (created ${k.createdAt})`).join('\n'),
+        : list.map((k) => `${k.id}  ${k.revokedAt ? 'REVOKED' : 'active '}  ${k.scopes.join(',').padEnd(20)} tier ${k.tier.padEnd(10)} ${k.name}  (created ${k.createdAt})${restrictionText(k.restriction)}`).join('\n'),
     );
   });
 
@@ -153,4 +166,32 @@ export function registerGatewayCommands(program: Command): void {
       output(flags, { id: r.id, revokedAt: r.revokedAt }, () => `revoked ${r.id} (${r.name}) at ${r.revokedAt}`);
     },
   );
+
+  storeOptions(
+    withCommonOptions(
+      keys
+        .command('restore')
+        .description("lift what the gateway's monitoring did to an API key (label-only, throttle, suspension); logged in the audit log")
+        .argument('<id>', 'key id (from keys list)')
+        .option('--ledger <file|url>', 'audit log to record the restore in (default: the --postgres database, else STORE.audit.db)'),
+    ),
+  ).action(async (id: string, flags: StoreFlags & { ledger?: string }) => {
+    const { before, after } = await withStore(flags, async (s) => {
+      const b = await s.getKey(id);
+      return { before: b, after: b ? await s.restoreKey(id) : null };
+    });
+    if (!before || !after) throw new BulwarkError('E_USAGE', `no API key with id '${id}' in ${where(flags)}; see 'bulwark keys list'`);
+    const ledger = await openLedger(defaultLedgerSpec({ store: flags.store, ...(flags.postgres ? { postgres: flags.postgres } : {}), ...(flags.ledger ? { ledger: flags.ledger } : {}) }), {
+      actor: 'bulwark-cli',
+      ...(flags.pgSchema ? { schema: flags.pgSchema } : {}),
+    });
+    try {
+      await ledger.append({ kind: RESPONSE_KIND, actor: 'cli', payload: { action: 'restore', at: new Date().toISOString(), key: id, previous: before.restriction as unknown as JsonValue } });
+    } finally {
+      await ledger.close();
+    }
+    output(flags, { id, restored: before.restriction !== null, previous: before.restriction }, () =>
+      before.restriction ? `restored ${id} (${before.name}): ${restrictionText(before.restriction).trim()} lifted` : `${id} (${before.name}) had no restriction; nothing to lift`,
+    );
+  });
 }

@@ -3,6 +3,7 @@ export type Outcome =
   | 'ok'
   | 'unauthorized'
   | 'forbidden'
+  | 'suspended'
   | 'rate_limited'
   | 'budget_exhausted'
   | 'invalid'

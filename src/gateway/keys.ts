@@ -15,6 +15,33 @@ export interface ApiKeyRecord {
   revokedAt: string | null;
   /** hex SHA-256 of the whole key string. */
   hash: string;
+  /** What the gateway's monitoring did to this key (degrade, throttle, suspend); null when nothing. */
+  restriction: KeyRestriction | null;
+}
+
+/**
+ * A monitoring response held with the key, so every replica sees it on the key's next request
+ * (the key is read from the store on every request). Several responses combine; an admin lifts
+ * them all at once (`bulwark keys restore ID`).
+ */
+export interface KeyRestriction {
+  /** Answers carry the top label only (one-hot), whatever the tier's output policy. */
+  labelOnly?: boolean;
+  /** A rate limit below the tier's, applied on top of it. */
+  throttle?: { requests: number; perSeconds: number };
+  /** Every model and inference route answers 403. */
+  suspended?: boolean;
+  /** The rule that last restricted the key, e.g. 'extraction/prada'. */
+  by: string;
+  /** One sentence: why. */
+  reason: string;
+  /** ISO time of the last restriction applied. */
+  since: string;
+}
+
+/** Restrictions after `patch` is applied to `current`: responses accumulate, the latest reason wins. */
+export function mergeRestriction(current: KeyRestriction | null, patch: KeyRestriction): KeyRestriction {
+  return { ...(current ?? {}), ...patch };
 }
 
 export interface NewKey {
@@ -39,7 +66,7 @@ export function newApiKey(opts: { name: string; scopes: readonly Scope[]; tier: 
   const key = `${PREFIX}_${id}_${randomBytes(32).toString('base64url')}`;
   return {
     key,
-    record: { id, name: opts.name, scopes: [...new Set(opts.scopes)], tier: opts.tier, createdAt: (opts.now ?? new Date()).toISOString(), revokedAt: null, hash: hashKey(key) },
+    record: { id, name: opts.name, scopes: [...new Set(opts.scopes)], tier: opts.tier, createdAt: (opts.now ?? new Date()).toISOString(), revokedAt: null, hash: hashKey(key), restriction: null },
   };
 }
 

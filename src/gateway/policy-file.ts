@@ -3,6 +3,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { LineCounter, parseDocument, isNode } from 'yaml';
 import { BulwarkError } from '../core/index.js';
 import { checkOutputPolicy, type OutputPolicy } from '../outputs/index.js';
+import { MONITORING_SCHEMA, normaliseMonitoring, type MonitoringPolicy } from './watch/policy.js';
 
 /** Requests admitted per window; counted per API key (tier limits) or per client address. */
 export interface RateLimit {
@@ -40,6 +41,8 @@ export interface GatewayPolicy {
   tiers: Record<string, Tier>;
   clientRateLimit?: RateLimit;
   validation: ValidationRules;
+  /** Detectors and the responses they trigger; absent: no monitoring. */
+  monitoring?: MonitoringPolicy;
   /** Where it came from, for messages. */
   source: string;
 }
@@ -108,6 +111,7 @@ export const POLICY_SCHEMA = {
       },
     },
     clientRateLimit: rateLimitSchema,
+    monitoring: MONITORING_SCHEMA,
     validation: {
       type: 'object',
       additionalProperties: false,
@@ -156,7 +160,8 @@ export function parsePolicy(text: string, source: string): GatewayPolicy {
     const where = path.length > 0 ? path.join('.') : '(top level)';
     throw new BulwarkError('E_DATA_VALUE', `${at(offset ?? nearestOffset(doc, path))}: ${where} ${explain(first)}`);
   }
-  return normalise(value as RawPolicy, source);
+  const locate = (path: string[]): string => at(nearestOffset(doc, path));
+  return normalise(value as RawPolicy, source, locate);
 }
 
 export async function loadPolicyFile(file: string): Promise<GatewayPolicy> {
@@ -207,9 +212,10 @@ interface RawPolicy {
   tiers: Record<string, { output?: OutputPolicy | OutputPolicy[]; rateLimit?: RateLimit; budget?: Budget }>;
   clientRateLimit?: RateLimit;
   validation?: Partial<ValidationRules>;
+  monitoring?: Record<string, unknown>;
 }
 
-function normalise(raw: RawPolicy, source: string): GatewayPolicy {
+function normalise(raw: RawPolicy, source: string, locate: (path: string[]) => string = () => source): GatewayPolicy {
   const base = defaultPolicy();
   const tiers: Record<string, Tier> = {};
   for (const [name, t] of Object.entries(raw.tiers)) {
@@ -231,6 +237,7 @@ function normalise(raw: RawPolicy, source: string): GatewayPolicy {
     tiers,
     ...(raw.clientRateLimit ? { clientRateLimit: raw.clientRateLimit } : {}),
     validation: { ...base.validation, ...raw.validation, range },
+    ...(raw.monitoring ? { monitoring: normaliseMonitoring(raw.monitoring, locate) } : {}),
     source,
   };
 }

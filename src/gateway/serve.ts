@@ -5,7 +5,10 @@ import { BulwarkError } from '../core/index.js';
 import { redactUrl, type LedgerStore } from '../provenance/index.js';
 import { openAuditLedger } from './worker-ledger.js';
 import { defaultPolicy, loadPolicyFile } from './policy-file.js';
-import { ModelRegistry, loadModelVersion, NAME_RE } from './registry.js';
+import { ModelRegistry, loadModelVersion, NAME_RE, type ModelVersion } from './registry.js';
+import type { WatchInputs } from './watch/plugin.js';
+import type { MonitoringPolicy } from './watch/policy.js';
+import { loadWatchReference } from './watch/reference.js';
 import { createGateway, type GatewayExtension } from './server.js';
 import { openGatewayStore } from './store/open.js';
 import type { GatewayStore } from './store/types.js';
@@ -44,6 +47,10 @@ export interface ServeOptions {
   trustProxy?: boolean;
   logger?: boolean;
   extensions?: GatewayExtension[];
+  /** Training data for the monitoring's drift and OOD detectors when the model card names none Bulwark ships: a .csv, .jsonl or .npy dataset. */
+  reference?: string;
+  /** The label column of a CSV/JSONL reference (left out of the features). */
+  referenceLabel?: string;
 }
 
 export interface RunningGateway {
@@ -87,6 +94,19 @@ async function connectRedis(url: string): Promise<Redis> {
   return redis;
 }
 
+/** The monitoring's inputs from outside the policy file: the webhook secret and the training data. */
+async function watchSetup(m: MonitoringPolicy, source: string, model: ModelVersion, opts: ServeOptions): Promise<WatchInputs> {
+  let webhookSecret: string | undefined;
+  if (m.webhook) {
+    webhookSecret = process.env[m.webhook.secretEnv];
+    if (!webhookSecret) {
+      throw new BulwarkError('E_USAGE', `${source}: monitoring.webhook signs its posts with the secret in $${m.webhook.secretEnv}, which is not set; export ${m.webhook.secretEnv}=<a long random string shared with the receiver>`);
+    }
+  }
+  const reference = await loadWatchReference(m, model, { ...(opts.reference ? { reference: opts.reference } : {}), ...(opts.referenceLabel ? { label: opts.referenceLabel } : {}) });
+  return { ...(reference ? { reference } : {}), ...(webhookSecret ? { webhookSecret } : {}) };
+}
+
 /** Opens the stores, loads and verifies the models, and starts listening. */
 export async function startGateway(opts: ServeOptions): Promise<RunningGateway> {
   if (opts.models.length === 0) throw new BulwarkError('E_USAGE', '--model is required: a model directory, an .onnx file or an OIP URL');
@@ -127,7 +147,9 @@ export async function startGateway(opts: ServeOptions): Promise<RunningGateway> 
     await registry.switchLive(name, live);
     await registry.sync();
 
+    const watch = policy.monitoring ? await watchSetup(policy.monitoring, policy.source, registry.resolve(name), opts) : undefined;
     const app = await createGateway({
+      ...(watch ? { watch } : {}),
       registry,
       store,
       ledger,

@@ -14,6 +14,7 @@ import { metricsPlugin } from './plugins/metrics.js';
 import { policyPlugin } from './plugins/policy.js';
 import { oipRoutes } from './plugins/routes.js';
 import { validationPlugin } from './plugins/validation.js';
+import { watchPlugin, type WatchInputs } from './watch/plugin.js';
 
 /** What every gateway plugin can reach through `app.gateway`. */
 export interface GatewayContext {
@@ -54,6 +55,8 @@ export interface GatewayOptions {
   /** Fastify's logger: false (default) or true / pino options. */
   logger?: boolean | Record<string, unknown>;
   extensions?: GatewayExtension[];
+  /** For the policy's monitoring section: the training data, the webhook secret, more rules. */
+  watch?: WatchInputs;
   /** Export process metrics too. Default true. */
   processMetrics?: boolean;
 }
@@ -61,7 +64,7 @@ export interface GatewayOptions {
 /**
  * Assembles the gateway from its plugins, in the order their hooks must run: request state,
  * errors, limits (client address, then key), auth, validation, output policy, audit, metrics;
- * then extensions, then the routes. Each plugin acts only on the route kinds it cares about.
+ * then the monitoring (when the policy has a monitoring section), extensions, then the routes. Each plugin acts only on the route kinds it cares about.
  */
 export async function createGateway(opts: GatewayOptions): Promise<FastifyInstance> {
   const policy = opts.policy ?? defaultPolicy();
@@ -95,6 +98,7 @@ export async function createGateway(opts: GatewayOptions): Promise<FastifyInstan
   await app.register(policyPlugin, { policy });
   await app.register(auditPlugin, { ledger: opts.ledger });
   await app.register(metricsPlugin, { processMetrics: opts.processMetrics ?? true });
+  if (policy.monitoring) await app.register(watchPlugin, { ...opts.watch, monitoring: policy.monitoring, prefix: opts.watch?.prefix ?? opts.limitsPrefix ?? 'bulwark' });
   for (const ext of opts.extensions ?? []) await app.register(ext.plugin, ext.options ?? {});
   await app.register(oipRoutes, { registry: opts.registry, policy });
   await app.register(adminRoutes, { registry: opts.registry, ...(opts.pub ? { pub: opts.pub } : {}), allowUnsigned: opts.allowUnsigned ?? false });

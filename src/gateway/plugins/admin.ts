@@ -1,7 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isBulwarkError } from '../../core/index.js';
 import { GatewayError, invalid } from '../errors.js';
+import type { JsonValue } from '../../provenance/index.js';
+import type { KeyRestriction } from '../keys.js';
 import { loadModelVersion, type ModelRegistry, type ModelVersion } from '../registry.js';
+import { MAX_ALERT_LIMIT } from '../watch/alerts.js';
+import { RESPONSE_KIND } from '../watch/responder.js';
 
 export interface AdminRoutesOptions extends Record<string, unknown> {
   registry: ModelRegistry;
@@ -21,6 +25,10 @@ function bodyField(request: FastifyRequest, field: string): string | undefined {
   const v = typeof b === 'object' && b !== null ? (b as Record<string, unknown>)[field] : undefined;
   if (v !== undefined && typeof v !== 'string') throw invalid(`rule 'request': '${field}' must be a string`);
   return v as string | undefined;
+}
+
+async function restoredEntry(app: FastifyInstance, id: string, by: string, previous: KeyRestriction | null): Promise<void> {
+  await app.gateway.ledger.append({ kind: RESPONSE_KIND, actor: by, payload: { action: 'restore', at: new Date().toISOString(), key: id, previous: previous as unknown as JsonValue } });
 }
 
 /**
@@ -47,6 +55,37 @@ export async function adminRoutes(app: FastifyInstance, opts: AdminRoutesOptions
   app.post<{ Params: Params }>('/admin/models/:name/rollback', admin, async (request) => {
     await registry.rollback(request.params.name);
     return state(request.params.name);
+  });
+
+  // Monitoring: alerts (kept in the store, so every replica lists them all), detector status, and lifting a key's restrictions.
+  app.get<{ Querystring: { since?: string; limit?: string } }>('/admin/alerts', admin, async (request) => {
+    const q = request.query;
+    let since: string | undefined;
+    if (q.since !== undefined) {
+      const t = Date.parse(q.since);
+      if (Number.isNaN(t)) throw invalid(`rule 'request': since '${String(q.since).slice(0, 40)}' is not a date; give an ISO time such as 2026-01-31T12:00:00Z`);
+      since = new Date(t).toISOString();
+    }
+    let limit: number | undefined;
+    if (q.limit !== undefined) {
+      limit = Number(q.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_ALERT_LIMIT) throw invalid(`rule 'request': limit must be an integer from 1 to ${MAX_ALERT_LIMIT}`);
+    }
+    const alerts = await app.gateway.store.listAlerts({ ...(since ? { since } : {}), ...(limit ? { limit } : {}) });
+    return { alerts };
+  });
+
+  app.get('/admin/monitor', admin, async () => (app.hasDecorator('watch') ? app.watch.status() : { enabled: false, reason: 'the policy has no monitoring section' }));
+
+  app.post<{ Params: { id: string } }>('/admin/keys/:id/restore', admin, async (request) => {
+    const id = request.params.id;
+    const before = await app.gateway.store.getKey(id);
+    if (!before) throw new GatewayError(404, 'not_found', `no API key with id '${id.slice(0, 40)}'; see 'bulwark keys list'`);
+    const after = await app.gateway.store.restoreKey(id);
+    const by = `key:${request.bulwark.key?.id ?? 'unknown'}`;
+    if (app.hasDecorator('watch')) await app.watch.forget(id, by, before.restriction);
+    else await restoredEntry(app, id, by, before.restriction);
+    return { id, restored: before.restriction !== null, previous: before.restriction, restriction: after?.restriction ?? null };
   });
 
   app.post<{ Params: Params }>('/admin/models/:name/versions', admin, async (request) => {

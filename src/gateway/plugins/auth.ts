@@ -1,11 +1,21 @@
 import type { FastifyInstance } from 'fastify';
 import { GatewayError } from '../errors.js';
-import { keyId, keyMatches, presentedKey } from '../keys.js';
+import { keyId, keyMatches, presentedKey, type ApiKeyRecord } from '../keys.js';
 import type { GatewayStore } from '../store/types.js';
 import { ROUTE_SCOPE, shared } from './context.js';
 
 export interface AuthOptions extends Record<string, unknown> {
   store: GatewayStore;
+}
+
+/** 403 for a key the monitoring suspended: says since when, why, and how an administrator lifts it. */
+export function suspendedError(record: ApiKeyRecord): GatewayError {
+  const r = record.restriction;
+  return new GatewayError(
+    403,
+    'suspended',
+    `key ${record.id} is suspended by the gateway's monitoring since ${r?.since} (${r?.by}: ${r?.reason}); an administrator can lift it with 'bulwark keys restore ${record.id}' or POST /admin/keys/${record.id}/restore`,
+  );
 }
 
 const CHALLENGE = { 'www-authenticate': 'Bearer realm="bulwark"' };
@@ -41,5 +51,7 @@ export const authPlugin = shared('bulwark-auth', async (app: FastifyInstance, op
     if (need !== null && !record.scopes.includes(need)) {
       throw new GatewayError(403, 'forbidden', `key ${record.id} lacks the '${need}' scope this route needs (it has: ${record.scopes.join(', ')})`);
     }
+    // A suspension is read here, with the key, so it holds on every replica from the next request.
+    if (record.restriction?.suspended && (kind === 'infer' || kind === 'model')) throw suspendedError(record);
   });
 });

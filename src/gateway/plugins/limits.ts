@@ -91,14 +91,44 @@ export const limitsPlugin = shared('bulwark-limits', async (app: FastifyInstance
     }
   });
 
+  // A throttled key (monitoring) has a second, lower limit on top of its tier's; one limiter per distinct limit.
+  const throttles = new Map<string, Limiter>();
+  const throttleFor = (l: RateLimit): Limiter => {
+    const name = `${l.requests}:${l.perSeconds}`;
+    let t = throttles.get(name);
+    if (!t) {
+      t = make(`throttle:${name}`, l.requests, seconds(l));
+      throttles.set(name, t);
+    }
+    return t;
+  };
+
   app.addHook('preParsing', async (request, reply, payload) => {
     const s = request.bulwark;
     if (!s.key || (s.kind !== 'infer' && s.kind !== 'model')) return payload;
+    const throttle = s.key.restriction?.throttle;
+    if (throttle) {
+      try {
+        rateHeaders(reply, throttle, await throttleFor(throttle).consume(s.key.id));
+      } catch (e) {
+        if (!isLimitRes(e)) throw unavailable(e);
+        const wait = Math.max(1, Math.ceil(e.msBeforeNext / 1000));
+        rateHeaders(reply, throttle, e);
+        throw new GatewayError(
+          429,
+          'rate_limited',
+          `key ${s.key.id} is throttled by the gateway's monitoring to ${throttle.requests} requests per ${throttle.perSeconds} s (${s.key.restriction?.by}); retry after ${wait} s`,
+          { 'retry-after': String(wait) },
+        );
+      }
+    }
     const tier = tierOf(s.key.tier);
     const t = forTier(s.key.tier, tier);
     if (!t.rate || !tier.rateLimit) return payload;
     try {
-      rateHeaders(reply, tier.rateLimit, await t.rate.consume(s.key.id));
+      const res = await t.rate.consume(s.key.id);
+      // The throttle is the tighter limit; its headers are the ones worth reading.
+      if (!throttle) rateHeaders(reply, tier.rateLimit, res);
     } catch (e) {
       if (!isLimitRes(e)) throw unavailable(e);
       const wait = Math.max(1, Math.ceil(e.msBeforeNext / 1000));

@@ -32,12 +32,16 @@ export const policyPlugin = shared('bulwark-policy', async (app: FastifyInstance
     }
     return s;
   };
+  // A key degraded by the monitoring gets the top label of the model's own answer, whatever its tier.
+  const labelOnly = outputShaper({ kind: 'label' });
   app.decorate('outputPolicy', forTier);
   app.addHook('preHandler', async (request) => {
     const s = request.bulwark;
     if (s.kind !== 'infer' && s.kind !== 'model') return;
-    const shaper = forTier(s.key?.tier ?? 'default');
-    s.policy = shaper.description;
+    const tierShaper = forTier(s.key?.tier ?? 'default');
+    const degraded = s.key?.restriction?.labelOnly === true;
+    const shaper = degraded ? labelOnly : tierShaper;
+    s.policy = degraded ? `${labelOnly.description} (degraded by monitoring: ${s.key?.restriction?.by})` : shaper.description;
     s.shapeOutput = (p) => shaper.apply(p);
   });
 });

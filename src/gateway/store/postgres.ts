@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { BulwarkError } from '../../core/index.js';
 import { redactUrl } from '../../provenance/index.js';
-import { newApiKey, type ApiKeyRecord, type NewKey, type Scope } from '../keys.js';
+import { newApiKey, type ApiKeyRecord, type KeyRestriction, type NewKey, type Scope } from '../keys.js';
+import { DEFAULT_ALERT_LIMIT, MAX_ALERT_LIMIT, type Alert, type AlertDraft, type AlertQuery } from '../watch/alerts.js';
 import type { GatewayStore, LiveVersion } from './types.js';
 
 export interface PostgresGatewayStoreOptions {
@@ -19,10 +20,11 @@ interface KeyRow {
   created_at: string;
   revoked_at: string | null;
   hash: string;
+  restriction: KeyRestriction | null;
 }
 
 function toRecord(r: KeyRow): ApiKeyRecord {
-  return { id: r.id, name: r.name, scopes: r.scopes as Scope[], tier: r.tier, createdAt: r.created_at, revokedAt: r.revoked_at, hash: r.hash };
+  return { id: r.id, name: r.name, scopes: r.scopes as Scope[], tier: r.tier, createdAt: r.created_at, revokedAt: r.revoked_at, hash: r.hash, restriction: r.restriction ?? null };
 }
 
 /** The scale-out store: every replica reads the same tables, so a revocation is seen by all at once. */
@@ -31,7 +33,7 @@ export class PostgresGatewayStore implements GatewayStore {
     readonly location: string,
     private readonly pool: pg.Pool,
     private readonly ownsPool: boolean,
-    private readonly t: { keys: string; live: string },
+    private readonly t: { keys: string; live: string; alerts: string },
   ) {}
 
   static async open(url: string, opts: PostgresGatewayStoreOptions = {}): Promise<PostgresGatewayStore> {
@@ -40,7 +42,7 @@ export class PostgresGatewayStore implements GatewayStore {
     const where = `${redactUrl(url)} (${schema}.bulwark_gateway_*)`;
     const pool = opts.pool ?? new pg.Pool({ connectionString: url, max: 4 });
     if (!opts.pool) pool.on('error', () => {});
-    const t = { keys: `"${schema}".bulwark_gateway_keys`, live: `"${schema}".bulwark_gateway_live` };
+    const t = { keys: `"${schema}".bulwark_gateway_keys`, live: `"${schema}".bulwark_gateway_live`, alerts: `"${schema}".bulwark_gateway_alerts` };
     let client: pg.PoolClient | undefined;
     try {
       client = await pool.connect();
@@ -52,6 +54,9 @@ export class PostgresGatewayStore implements GatewayStore {
           created_at TEXT NOT NULL, revoked_at TEXT, hash TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS ${t.live} (
           model TEXT PRIMARY KEY, version TEXT NOT NULL, history TEXT[] NOT NULL, changed_at TEXT NOT NULL);
+        ALTER TABLE ${t.keys} ADD COLUMN IF NOT EXISTS restriction JSONB;
+        CREATE TABLE IF NOT EXISTS ${t.alerts} (id BIGSERIAL PRIMARY KEY, at TEXT NOT NULL, body JSONB NOT NULL);
+        CREATE INDEX IF NOT EXISTS bulwark_gateway_alerts_at ON ${t.alerts} (at);
         COMMIT;`);
       client.release();
     } catch (e) {
@@ -92,6 +97,32 @@ export class PostgresGatewayStore implements GatewayStore {
   async revokeKey(id: string): Promise<ApiKeyRecord | null> {
     const rows = await this.q<KeyRow>('revoking a key', `UPDATE ${this.t.keys} SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1 RETURNING *`, [id, new Date().toISOString()]);
     return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  async restrictKey(id: string, patch: KeyRestriction): Promise<ApiKeyRecord | null> {
+    // jsonb || merges in the row's own update, so restrictions from two replicas both hold.
+    const rows = await this.q<KeyRow>(
+      'restricting a key',
+      `UPDATE ${this.t.keys} SET restriction = coalesce(restriction, '{}'::jsonb) || $2::jsonb WHERE id = $1 RETURNING *`,
+      [id, JSON.stringify(patch)],
+    );
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  async restoreKey(id: string): Promise<ApiKeyRecord | null> {
+    const rows = await this.q<KeyRow>('restoring a key', `UPDATE ${this.t.keys} SET restriction = NULL WHERE id = $1 RETURNING *`, [id]);
+    return rows[0] ? toRecord(rows[0]) : null;
+  }
+
+  async addAlert(alert: AlertDraft): Promise<Alert> {
+    const rows = await this.q<{ id: string }>('keeping an alert', `INSERT INTO ${this.t.alerts} (at, body) VALUES ($1, $2) RETURNING id`, [alert.at, JSON.stringify(alert)]);
+    return { ...alert, id: Number(rows[0].id) };
+  }
+
+  async listAlerts(query: AlertQuery = {}): Promise<Alert[]> {
+    const limit = Math.min(MAX_ALERT_LIMIT, query.limit ?? DEFAULT_ALERT_LIMIT);
+    const rows = await this.q<{ id: string; body: AlertDraft }>('listing alerts', `SELECT id, body FROM ${this.t.alerts} WHERE at >= $1 ORDER BY id DESC LIMIT $2`, [query.since ?? '', limit]);
+    return rows.map((r) => ({ ...r.body, id: Number(r.id) }));
   }
 
   async getLive(model: string): Promise<LiveVersion | null> {

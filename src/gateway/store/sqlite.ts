@@ -1,15 +1,20 @@
 import Database from 'better-sqlite3';
 import { statSync } from 'node:fs';
 import { BulwarkError } from '../../core/index.js';
-import { newApiKey, type ApiKeyRecord, type NewKey, type Scope } from '../keys.js';
+import { newApiKey, type ApiKeyRecord, type KeyRestriction, type NewKey, type Scope } from '../keys.js';
+import { DEFAULT_ALERT_LIMIT, MAX_ALERT_LIMIT, type Alert, type AlertDraft, type AlertQuery } from '../watch/alerts.js';
 import type { GatewayStore, LiveVersion } from './types.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS gateway_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS gateway_keys (
   id TEXT PRIMARY KEY, name TEXT NOT NULL, scopes TEXT NOT NULL, tier TEXT NOT NULL,
-  created_at TEXT NOT NULL, revoked_at TEXT, hash TEXT NOT NULL
+  created_at TEXT NOT NULL, revoked_at TEXT, hash TEXT NOT NULL, restriction TEXT
 );
+CREATE TABLE IF NOT EXISTS gateway_alerts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gateway_alerts_at ON gateway_alerts (at);
 CREATE TABLE IF NOT EXISTS gateway_live (
   model TEXT PRIMARY KEY, version TEXT NOT NULL, history TEXT NOT NULL, changed_at TEXT NOT NULL
 );
@@ -23,10 +28,26 @@ interface KeyRow {
   created_at: string;
   revoked_at: string | null;
   hash: string;
+  restriction: string | null;
 }
 
 function toRecord(r: KeyRow): ApiKeyRecord {
-  return { id: r.id, name: r.name, scopes: JSON.parse(r.scopes) as Scope[], tier: r.tier, createdAt: r.created_at, revokedAt: r.revoked_at, hash: r.hash };
+  return {
+    id: r.id,
+    name: r.name,
+    scopes: JSON.parse(r.scopes) as Scope[],
+    tier: r.tier,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+    hash: r.hash,
+    restriction: r.restriction ? (JSON.parse(r.restriction) as KeyRestriction) : null,
+  };
+}
+
+/** Stores made before keys could be restricted lack the column; adding it is all the migration there is. */
+function migrate(db: Database.Database): void {
+  const columns = (db.prepare('PRAGMA table_info(gateway_keys)').all() as { name: string }[]).map((c) => c.name);
+  if (!columns.includes('restriction')) db.exec('ALTER TABLE gateway_keys ADD COLUMN restriction TEXT');
 }
 
 /**
@@ -45,6 +66,11 @@ export class SqliteGatewayStore implements GatewayStore {
       list: db.prepare('SELECT * FROM gateway_keys ORDER BY created_at, id'),
       revoke: db.prepare('UPDATE gateway_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?'),
       getLive: db.prepare('SELECT version, history, changed_at FROM gateway_live WHERE model = ?'),
+      // json_patch merges in one statement, so two replicas restricting at once both count.
+      restrict: db.prepare("UPDATE gateway_keys SET restriction = json_patch(coalesce(restriction, '{}'), ?) WHERE id = ?"),
+      restore: db.prepare('UPDATE gateway_keys SET restriction = NULL WHERE id = ?'),
+      addAlert: db.prepare('INSERT INTO gateway_alerts (at, body) VALUES (?, ?)'),
+      listAlerts: db.prepare('SELECT id, body FROM gateway_alerts WHERE at >= ? ORDER BY id DESC LIMIT ?'),
       setLive: db.prepare(
         'INSERT INTO gateway_live (model, version, history, changed_at) VALUES (?, ?, ?, ?) ON CONFLICT (model) DO UPDATE SET version = excluded.version, history = excluded.history, changed_at = excluded.changed_at',
       ),
@@ -63,6 +89,7 @@ export class SqliteGatewayStore implements GatewayStore {
         throw new BulwarkError('E_DATA_PARSE', `${file} is a SQLite database without the gateway's tables (it holds ${tables.slice(0, 4).join(', ')}); give another --store file`);
       }
       db.exec(SCHEMA);
+      migrate(db);
       return new SqliteGatewayStore(db, file);
     } catch (e) {
       if (e instanceof BulwarkError) throw e;
@@ -90,6 +117,27 @@ export class SqliteGatewayStore implements GatewayStore {
   async revokeKey(id: string): Promise<ApiKeyRecord | null> {
     this.stmts.revoke.run(new Date().toISOString(), id);
     return this.getKey(id);
+  }
+
+  async restrictKey(id: string, patch: KeyRestriction): Promise<ApiKeyRecord | null> {
+    this.stmts.restrict.run(JSON.stringify(patch), id);
+    return this.getKey(id);
+  }
+
+  async restoreKey(id: string): Promise<ApiKeyRecord | null> {
+    this.stmts.restore.run(id);
+    return this.getKey(id);
+  }
+
+  async addAlert(alert: AlertDraft): Promise<Alert> {
+    const info = this.stmts.addAlert.run(alert.at, JSON.stringify(alert));
+    return { ...alert, id: Number(info.lastInsertRowid) };
+  }
+
+  async listAlerts(query: AlertQuery = {}): Promise<Alert[]> {
+    const limit = Math.min(MAX_ALERT_LIMIT, query.limit ?? DEFAULT_ALERT_LIMIT);
+    const rows = this.stmts.listAlerts.all(query.since ?? '', limit) as { id: number; body: string }[];
+    return rows.map((r) => ({ ...(JSON.parse(r.body) as AlertDraft), id: r.id }));
   }
 
   async getLive(model: string): Promise<LiveVersion | null> {

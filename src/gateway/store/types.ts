@@ -1,4 +1,5 @@
-import type { ApiKeyRecord, NewKey, Scope } from '../keys.js';
+import type { ApiKeyRecord, KeyRestriction, NewKey, Scope } from '../keys.js';
+import type { Alert, AlertDraft, AlertQuery } from '../watch/alerts.js';
 
 export interface LiveVersion {
   version: string;
@@ -20,6 +21,14 @@ export interface GatewayStore {
   getKey(id: string): Promise<ApiKeyRecord | null>;
   /** Marks the key revoked (idempotent); null when no such key. */
   revokeKey(id: string): Promise<ApiKeyRecord | null>;
+  /** Merges `patch` into the key's restriction (atomically, so responses from two replicas both hold); null when no such key. */
+  restrictKey(id: string, patch: KeyRestriction): Promise<ApiKeyRecord | null>;
+  /** Lifts every restriction; null when no such key. */
+  restoreKey(id: string): Promise<ApiKeyRecord | null>;
+  /** Keeps an alert for `GET /admin/alerts` (shared by every replica on this store). */
+  addAlert(alert: AlertDraft): Promise<Alert>;
+  /** Newest first. */
+  listAlerts(query?: AlertQuery): Promise<Alert[]>;
   getLive(model: string): Promise<LiveVersion | null>;
   setLive(model: string, live: LiveVersion): Promise<void>;
   close(): Promise<void>;
