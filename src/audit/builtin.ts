@@ -2,8 +2,10 @@ import { registerAuditSection } from './sections.js';
 import { modelCardSection } from './sections/model-card.js';
 import { provenanceSection } from './sections/provenance.js';
 import { evasionSection } from './sections/evasion.js';
+import { evasionApiSection } from './sections/evasion-api.js';
 import { privacySection } from './sections/privacy.js';
 import { poisoningSection } from './sections/poisoning.js';
+import { extractionSection } from './sections/extraction.js';
 
 let done = false;
 
@@ -14,6 +16,8 @@ export function registerBuiltinSections(): void {
   registerAuditSection(modelCardSection);
   registerAuditSection(provenanceSection);
   registerAuditSection(evasionSection);
+  registerAuditSection(evasionApiSection);
   registerAuditSection(poisoningSection);
   registerAuditSection(privacySection);
+  registerAuditSection(extractionSection);
 }

@@ -1,5 +1,11 @@
 export { runAudit, type AuditOptions, type AuditResult } from './run.js';
-export { registerAuditSection, auditSections, type AuditSection, type AuditContext } from './sections.js';
+export { registerAuditSection, auditSections, type AuditSection, type AuditContext, type SectionNeeds, type SectionAbout } from './sections.js';
+export { planAudit, type AuditPlan, type PlannedSection, type PlanOptions } from './plan.js';
+export { SEVERITY_RULES, applySeverity, gradeValue, rulesTable, GRADES, type SeverityRule, type Grade } from './severity.js';
+export { loadAuditConfig, parseAuditConfig, effectiveRules, CONFIG_SCHEMA, THREATS, type AuditConfig, type RuleOverride, type Threat } from './config.js';
+export { summarize, gatingFindings } from './summary.js';
+export { toSarif, sarifLevel, SARIF_SCHEMA_URI, type SarifLog } from './sarif.js';
+export { toJunit } from './junit.js';
 export { renderHtml } from './render-html.js';
 export { renderSummary, type SummaryOptions } from './render-terminal.js';
 export { cacheDir } from './default-target.js';

@@ -1,4 +1,4 @@
-import type { Dataset, Finding, Model, Progress } from '../core/index.js';
+import type { Capability, Dataset, Finding, Model, Progress } from '../core/index.js';
 import type { LedgerStore } from '../provenance/index.js';
 
 /** What every audit section gets: the target, its data, and the run's settings. */
@@ -14,16 +14,51 @@ export interface AuditContext {
   progress: Progress;
   /** Where the audit records what it examined; sections may append and verify. */
   ledger?: LedgerStore;
+  /** --quick: fewer samples, epochs and attacks, same checks. */
+  quick?: boolean;
+  /**
+   * Predictions this section may ask of a predict-only target, from the plan; undefined or
+   * null: no limit. A section that asks for more fails rather than overrun a server's budget.
+   */
+  queries?: number | null;
+}
+
+/** What a section needs of the target before it can run; the plan checks it before anything runs. */
+export interface SectionNeeds {
+  /** Capabilities the target must offer, all of them. */
+  capabilities?: Capability[];
+  /** The training data (--train-data, or the built-in example's). */
+  trainingData?: boolean;
+  /** The audited model itself must train (retraining experiments). */
+  trainable?: boolean;
+  /**
+   * Predictions it asks of a predict-only target: the least it can say something with, and
+   * what a full run would use. The plan splits --budget between sections within these.
+   */
+  queries?(ctx: AuditContext): { min: number; want: number };
+}
+
+export interface SectionAbout {
+  tested: string;
+  how: string;
 }
 
 /**
  * The one registration point: each capability adds its own section to the report by
- * registering it here. Sections run in registration order; one that does not apply to
- * the target (a white-box attack against a remote model) says so through `applies`.
+ * registering it here. Sections run in registration order; what a section needs is
+ * declared in `needs` (checked by the plan) and, for what only the data can tell,
+ * `applies` (a string says why it does not apply).
  */
 export interface AuditSection {
   id: string;
   title: string;
+  /** The threat it covers, as --threats names it; 'model' runs always. Default: the id. */
+  threat?: string;
+  /** What is tested and how, for the report's reader. */
+  about?: SectionAbout;
+  needs?: SectionNeeds;
+  /** Seconds on the built-in example (full, quick), for the time-left estimate. */
+  estimate?: { full: number; quick: number };
   applies?(ctx: AuditContext): boolean | string;
   run(ctx: AuditContext): Promise<Finding[]>;
 }

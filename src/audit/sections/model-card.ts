@@ -1,4 +1,4 @@
-import { argmaxRows, type Finding } from '../../core/index.js';
+import { Rng, argmaxRows, subset, type Finding } from '../../core/index.js';
 import type { AuditContext, AuditSection } from '../sections.js';
 
 /** Below this test accuracy a model is flagged: every later figure is measured against it. */
@@ -7,8 +7,20 @@ const MIN_ACCURACY = 0.9;
 export const modelCardSection: AuditSection = {
   id: 'model',
   title: 'Model card',
+  threat: 'model',
+  about: {
+    tested: 'how accurate the model is on the held-out data, overall and per class: the baseline every later figure is measured against',
+    how: 'the model predicts every held-out sample (a seeded subset when a query budget is tight) and the answers are compared with the labels',
+  },
+  estimate: { full: 1, quick: 1 },
+  needs: {
+    queries: (ctx) => ({ min: Math.min(500, ctx.test.y.length), want: ctx.test.y.length }),
+  },
   async run(ctx: AuditContext): Promise<Finding[]> {
-    const { model, test } = ctx;
+    const { model } = ctx;
+    const all = ctx.test;
+    const limit = ctx.queries ?? Infinity;
+    const test = all.y.length <= limit ? all : subset(all, new Rng(ctx.seed).permutation(all.y.length).subarray(0, limit));
     ctx.progress.start('model card: predicting', 1);
     const probs = await model.predict(test.x);
     ctx.progress.advance(1);
@@ -35,6 +47,7 @@ export const modelCardSection: AuditSection = {
     return [
       {
         area: 'model',
+        id: 'model.test-accuracy',
         title: 'Test accuracy',
         severity: accuracy >= MIN_ACCURACY ? 'info' : 'medium',
         metric: 'test accuracy',
@@ -42,12 +55,13 @@ export const modelCardSection: AuditSection = {
         threshold: MIN_ACCURACY,
         passed: accuracy >= MIN_ACCURACY,
         evidence: [
-          `${correct} of ${n} held-out samples of '${test.name}' classified correctly`,
+          `${correct} of ${n} held-out samples of '${test.name}' classified correctly${n < all.y.length ? ` (a seeded subset of ${all.y.length}, to stay within the query budget)` : ''}`,
           `model: ${model.info.name} (${model.info.engine}), input [${model.info.inputShape.join(', ')}], ${model.info.numClasses} classes`,
         ],
       },
       {
         area: 'model',
+        id: 'model.per-class-accuracy',
         title: 'Per-class accuracy',
         severity: 'info',
         metric: 'lowest class accuracy',
@@ -57,6 +71,7 @@ export const modelCardSection: AuditSection = {
       },
       {
         area: 'model',
+        id: 'model.confusion',
         title: 'Confusion matrix',
         severity: 'info',
         metric: 'misclassified samples',

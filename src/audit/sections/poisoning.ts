@@ -20,9 +20,8 @@ const RATE = 0.1;
 const TARGET = 0;
 /** Attack success after the defence above which the defence counts as failed. */
 const MAX_ASR_AFTER = 0.05;
-/** Neural Cleanse runs only if the section has used less than this many seconds by then. */
-const NC_START_BY = 25;
 const NC_STEPS = 200;
+/** --quick leaves out Neural Cleanse only: fewer rows or epochs leave the backdoor too weak for spectral signatures to see, which would grade the defence on a broken experiment. */
 
 const FULL_RUN =
   "full size: 'bulwark attack poison --dataset digits --kind badnets --rate 0.1 --target 0 --out poisoned.csv', " +
@@ -40,6 +39,13 @@ const FULL_RUN =
 export const poisoningSection: AuditSection = {
   id: 'poisoning',
   title: 'Data poisoning and backdoors',
+  threat: 'poisoning',
+  about: {
+    tested: 'whether a backdoor planted in this training data would survive, and whether the defences find it',
+    how: 'a BadNets patch is planted in 10% of a seeded copy of the training data; an MLP trained on it, spectral signatures run on its rows, the model retrained on the rows they keep, and the attack measured before and after; Neural Cleanse then reverse-engineers the trigger',
+  },
+  needs: { trainingData: true },
+  estimate: { full: 12, quick: 7 },
   applies(ctx) {
     if (!ctx.train) return "the training data are not known, so no poisoned copy can be made; scan a dataset with 'bulwark data scan FILE --label COL'";
     if (ctx.train.x.shape.length < 3) return "a patch trigger needs image inputs; scan tabular data with 'bulwark data scan FILE --label COL' and try 'bulwark attack poison --kind label-flip'";
@@ -47,8 +53,6 @@ export const poisoningSection: AuditSection = {
     return true;
   },
   async run(ctx: AuditContext): Promise<Finding[]> {
-    const t0 = performance.now();
-    const seconds = (): number => (performance.now() - t0) / 1000;
     const train = ctx.train!;
     const rng = new Rng(ctx.seed);
     const ds = subset(train, rng.permutation(train.y.length).subarray(0, Math.min(TRAIN_ROWS, train.y.length)));
@@ -86,6 +90,7 @@ export const poisoningSection: AuditSection = {
       const findings: Finding[] = [
         {
           area: 'poisoning',
+          id: 'poisoning.backdoor-planted',
           title: `A BadNets backdoor planted in ${pctOf(RATE)} of the training data`,
           severity: before.asr >= 0.5 ? 'high' : 'info',
           metric: 'attack success rate (no defence)',
@@ -100,10 +105,11 @@ export const poisoningSection: AuditSection = {
         },
         {
           area: 'poisoning',
+          id: 'poisoning.detection-recall',
           title: 'Spectral signatures find the poisoned training rows',
           severity: rates.recall >= 0.9 ? 'info' : 'medium',
-          metric: 'detection TPR',
-          value: rates.tpr,
+          metric: 'detection TPR (share of poisoned rows found)',
+          value: rates.recall,
           threshold: 0.9,
           passed: rates.recall >= 0.9,
           evidence: [
@@ -114,6 +120,7 @@ export const poisoningSection: AuditSection = {
         },
         {
           area: 'poisoning',
+          id: 'poisoning.asr-after-defence',
           title: 'Attack success after removing the flagged rows and retraining',
           severity: after.asr <= MAX_ASR_AFTER ? 'info' : 'high',
           metric: 'attack success rate (after defence)',
@@ -136,12 +143,13 @@ export const poisoningSection: AuditSection = {
         },
       ];
 
-      if (seconds() < NC_START_BY) {
+      if (!ctx.quick) {
         const nc = await neuralCleanse(poisoned, test, { steps: NC_STEPS, batchSize: 16, seed: ctx.seed, progress: ctx.progress });
         const worst = [...nc.triggers].sort((a, b) => b.anomalyIndex - a.anomalyIndex)[0];
         const namesTarget = nc.flagged.length === 1 && nc.flagged[0] === TARGET;
         findings.push({
           area: 'poisoning',
+          id: 'poisoning.neural-cleanse',
           title: 'Neural Cleanse reverse-engineers the trigger',
           severity: namesTarget ? 'info' : 'low',
           metric: 'classes flagged (anomaly index > 2)',
@@ -159,14 +167,14 @@ export const poisoningSection: AuditSection = {
       } else {
         findings.push({
           area: 'poisoning',
+          id: 'poisoning.neural-cleanse',
           title: 'Neural Cleanse: not run',
           severity: 'info',
           metric: 'status',
           value: 'skipped',
-          evidence: [`the section had used ${seconds().toFixed(0)} s, leaving no time for it; run it with 'bulwark model scan-backdoor --methods nc'`],
+          evidence: ["not run with --quick; run it with 'bulwark model scan-backdoor --methods nc'"],
         });
       }
-      findings[0].evidence.push(`section time ${seconds().toFixed(1)} s`);
       return findings;
     } finally {
       poisoned.dispose();

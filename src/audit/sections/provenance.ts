@@ -9,6 +9,12 @@ import type { AuditContext, AuditSection } from '../sections.js';
 export const provenanceSection: AuditSection = {
   id: 'provenance',
   title: 'Provenance of data and model',
+  threat: 'provenance',
+  about: {
+    tested: 'whether the report can be tied to the exact bytes of the model and data it examined, and whether the audit ledger is intact',
+    how: 'SHA-256 of every model and data file and of the test split as evaluated; the fingerprints are appended to the hash-chained ledger, which is then verified',
+  },
+  estimate: { full: 1, quick: 1 },
   async run(ctx: AuditContext): Promise<Finding[]> {
     const findings: Finding[] = [];
     const dataFiles = [...new Set([...(ctx.train?.sources ?? []), ...(ctx.test.sources ?? [])])];
@@ -16,6 +22,7 @@ export const provenanceSection: AuditSection = {
     const testDigest = sha256Bytes(ctx.test.x.data, ctx.test.y);
     findings.push({
       area: 'provenance',
+      id: 'provenance.data-fingerprint',
       title: 'Dataset fingerprint',
       severity: 'info',
       metric: 'dataset files hashed',
@@ -29,18 +36,22 @@ export const provenanceSection: AuditSection = {
     if (ctx.modelFiles.length === 0) {
       findings.push({
         area: 'provenance',
+        id: 'provenance.model-fingerprint',
         title: 'Model fingerprint',
         severity: 'low',
         metric: 'model files hashed',
         value: 0,
+        passed: false,
         evidence: [`${ctx.model.info.name} is remote: its bytes cannot be fingerprinted from here, only its answers`],
       });
     } else {
       const digests = modelDigests;
       findings.push({
         area: 'provenance',
+        id: 'provenance.model-fingerprint',
         title: 'Model fingerprint',
         severity: 'info',
+        passed: true,
         metric: 'model files hashed',
         value: digests.length,
         evidence: digests.map((d) => `sha256 ${d.sha256}  ${d.size} bytes  ${d.path}`),
@@ -59,6 +70,7 @@ export const provenanceSection: AuditSection = {
       const check = await verifyLedger(ctx.ledger);
       findings.push({
         area: 'provenance',
+        id: 'provenance.ledger',
         title: 'Ledger',
         severity: check.valid ? 'info' : 'high',
         metric: 'ledger entries verified',
