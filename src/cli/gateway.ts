@@ -21,6 +21,7 @@ interface ServeFlags extends StoreFlags {
   redis?: string;
   redisPrefix?: string;
   ledger?: string;
+  auditDurability?: 'process' | 'fsync';
   allowUnsigned?: boolean;
   pub?: string;
   sig?: string[];
@@ -75,6 +76,11 @@ export function registerGatewayCommands(program: Command): void {
         .option('--redis <url>', 'Redis for rate limits and budgets shared by every replica (default: in memory)')
         .option('--redis-prefix <prefix>', 'prefix of the Redis keys', 'bulwark')
         .option('--ledger <file|url>', 'audit log (default: the --postgres database, else STORE.audit.db)')
+        .addOption(
+          new Option('--audit-durability <mode>', "SQLite audit log: 'process' commits each entry before answering (survives kill -9, not power loss); 'fsync' also waits for the disk")
+            .choices(['process', 'fsync'])
+            .default('process'),
+        )
         .option('--pub <file>', 'public key the models are signed with')
         .option('--sig <file>', 'signature of a --model (bulwark sign); one per --model, same order', collect)
         .option('--allow-unsigned', 'serve models without checking a signature (development only)')
@@ -98,6 +104,7 @@ export function registerGatewayCommands(program: Command): void {
       ...(flags.postgres ? { postgres: flags.postgres } : {}),
       pgSchema: flags.pgSchema,
       ...(flags.ledger ? { ledger: flags.ledger } : {}),
+      ...(flags.auditDurability ? { auditDurability: flags.auditDurability } : {}),
       ...(flags.redis ? { redis: flags.redis, redisPrefix: flags.redisPrefix } : {}),
       trustProxy: flags.trustProxy ?? false,
       logger: flags.log ?? false,

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { BulwarkError } from '../core/index.js';
-import { redactUrl, type LedgerStore } from '../provenance/index.js';
+import { redactUrl, type LedgerDurability, type LedgerStore } from '../provenance/index.js';
 import { openAuditLedger } from './worker-ledger.js';
 import { defaultPolicy, loadPolicyFile } from './policy-file.js';
 import { ModelRegistry, loadModelVersion, NAME_RE, type ModelVersion } from './registry.js';
@@ -39,6 +39,8 @@ export interface ServeOptions {
   pgSchema?: string;
   /** Audit ledger: a SQLite file or postgres:// URL. Default: the --postgres database, else STORE.audit.db. */
   ledger?: string;
+  /** SQLite audit log only: 'process' (default) commits to the WAL before answering; 'fsync' waits for the disk too. */
+  auditDurability?: LedgerDurability;
   /** Shared rate-limit and budget counters. */
   redis?: string;
   redisPrefix?: string;
@@ -126,7 +128,11 @@ export async function startGateway(opts: ServeOptions): Promise<RunningGateway> 
   try {
     const store = await openGatewayStore({ store: opts.store, postgres: opts.postgres, schema: opts.pgSchema });
     closers.push(() => store.close());
-    const ledger = await openAuditLedger(defaultLedgerSpec(opts), { actor: 'bulwark-gateway', ...(opts.pgSchema ? { schema: opts.pgSchema } : {}) });
+    const ledger = await openAuditLedger(defaultLedgerSpec(opts), {
+      actor: 'bulwark-gateway',
+      ...(opts.pgSchema ? { schema: opts.pgSchema } : {}),
+      ...(opts.auditDurability ? { durability: opts.auditDurability } : {}),
+    });
     closers.push(() => ledger.close());
     const redis = opts.redis ? await connectRedis(opts.redis) : undefined;
     if (redis) closers.push(async () => void redis.disconnect());
