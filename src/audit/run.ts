@@ -21,7 +21,7 @@ import { renderHtml } from './render-html.js';
 import { THREATS, effectiveRules, loadAuditConfig, type AuditConfig, type Threat } from './config.js';
 import { planAudit } from './plan.js';
 import { applySeverity, type SeverityRule } from './severity.js';
-import { summarize } from './summary.js';
+import { THREAT_TITLES, summarize } from './summary.js';
 import { toSarif } from './sarif.js';
 import { toJunit } from './junit.js';
 import { RunProgress } from './progress.js';
@@ -188,9 +188,8 @@ export async function runAudit(opts: AuditOptions = {}): Promise<AuditResult> {
     for (const u of plan.uncovered) {
       sections.push({
         id: u.threat,
-        title: u.threat,
+        title: THREAT_TITLES[u.threat] ?? u.threat,
         threat: u.threat,
-        about: { tested: u.threat, how: 'not available' },
         status: 'skipped',
         reason: u.reason,
         findings: [],
