@@ -1,6 +1,8 @@
 // Evasion figures on the built-in digits: robust accuracy of the MLP under PGD, undefended
 // and adversarially trained; Square and HopSkipJump query costs; the feature-squeezing
 // detector; randomized-smoothing certificates; FGSM/PGD beside PyTorch on the same weights.
+// Undefended PGD runs with both losses (cross-entropy, the default, and the CW margin); the fast
+// (FGSM-RS, Wong et al. 2020) adversarially trained MLP sits beside the PGD-10 trained one.
 // One JSON line per figure on stdout; progress on stderr. A missed target is `pass:false`,
 // not a failed run. Takes several minutes (adversarial training dominates).
 import { spawn } from 'node:child_process';
@@ -15,6 +17,7 @@ import { initTfjs } from '../dist/engines/index.js';
 import { createZooModel, defaultEpochs } from '../dist/zoo/index.js';
 import {
   FeatureSqueezingDetector,
+  adversarialTrain,
   adversarialTransform,
   certifiedAccuracy,
   certify,
@@ -79,8 +82,8 @@ async function trainMlp(label, data, transformBatch) {
 }
 
 /** Runs the PyTorch peer; resolves to its JSON answer, `{skipped}` or `{error}`. */
-async function runPeer(dir, steps) {
-  const args = [peerScript, '--dir', dir, '--eps', String(EPS), '--steps', String(steps), '--seed', String(SEED)];
+async function runPeer(dir, steps, loss = 'ce') {
+  const args = [peerScript, '--dir', dir, '--eps', String(EPS), '--steps', String(steps), '--seed', String(SEED), '--loss', loss];
   log(`running the PyTorch peer: ${peerPython} ${path.relative(process.cwd(), peerScript)}`);
   return new Promise((resolve) => {
     const child = spawn(peerPython, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -125,6 +128,15 @@ for (const eps of [0.05, 0.1, 0.2]) {
   // Restarts find what one run misses near the target.
   const s = summarizeEvasion(await pgd(plain.model, eval1000.x, eval1000.y, { eps: EPS, steps: 40, restarts: 5, seed: SEED, progress: quiet }), eval1000.y);
   figure(`undefended_pgd40x5_linf_eps${EPS}_robust_accuracy`, round(s.robustAccuracy), null, { restarts: 5, samples: s.samples });
+  // The margin (difference of logits) loss, alone and with restarts, and the union of both
+  // losses: a sample counts as robust only when neither attack turned it.
+  const m1 = await pgd(plain.model, eval1000.x, eval1000.y, { eps: EPS, steps: 40, seed: SEED, loss: 'margin', progress: quiet });
+  figure(`undefended_pgd40_margin_linf_eps${EPS}_robust_accuracy`, round(summarizeEvasion(m1, eval1000.y).robustAccuracy), null, { loss: 'margin', samples: 1000 });
+  const m5 = await pgd(plain.model, eval1000.x, eval1000.y, { eps: EPS, steps: 40, restarts: 5, seed: SEED, loss: 'margin', progress: quiet });
+  const ce5 = await pgd(plain.model, eval1000.x, eval1000.y, { eps: EPS, steps: 40, restarts: 5, seed: SEED, progress: quiet });
+  figure(`undefended_pgd40x5_margin_linf_eps${EPS}_robust_accuracy`, round(summarizeEvasion(m5, eval1000.y).robustAccuracy), null, { loss: 'margin', restarts: 5, samples: 1000 });
+  const survive = range(1000).filter((i) => ce5.cleanPredicted[i] === eval1000.y[i] && !ce5.success[i] && !m5.success[i]).length / 1000;
+  figure(`undefended_pgd40x5_ce_or_margin_linf_eps${EPS}_robust_accuracy`, round(survive), '<=0.05', { losses: ['ce', 'margin'], restarts: 5, samples: 1000 });
 }
 
 // --- Same attack in PyTorch on the same weights: robust accuracy and speed.
@@ -135,6 +147,7 @@ for (const eps of [0.05, 0.1, 0.2]) {
   const [w2, b2] = dense('output');
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'bulwark-bench-evasion-'));
   let peer;
+  let peerMargin;
   let peerLoad = null;
   try {
     await writeNpy(path.join(tmp, 'w1.npy'), Float32Array.from(w1), [784, 256]);
@@ -145,6 +158,7 @@ for (const eps of [0.05, 0.1, 0.2]) {
     await writeNpy(path.join(tmp, 'y.npy'), eval1000.y, [1000]);
     peerLoad = load1m();
     peer = await runPeer(tmp, steps);
+    peerMargin = await runPeer(tmp, steps, 'margin');
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
@@ -154,6 +168,7 @@ for (const eps of [0.05, 0.1, 0.2]) {
   const r = await pgd(plain.model, eval1000.x, eval1000.y, { eps: EPS, steps, seed: SEED, earlyStop: false, batchSize: 1000 });
   const seconds = (performance.now() - t0) / 1000;
   const ours = summarizeEvasion(r, eval1000.y);
+  const oursMargin = summarizeEvasion(await pgd(plain.model, eval1000.x, eval1000.y, { eps: EPS, steps, seed: SEED, earlyStop: false, batchSize: 1000, loss: 'margin' }), eval1000.y);
   const f = summarizeEvasion(await fgsm(plain.model, eval1000.x, eval1000.y, { eps: EPS }), eval1000.y);
   const common = { eps: EPS, steps, samples: 1000, bulwark_seconds: round(seconds, 3), bulwark_backend: backend, bulwark_load_1m: ourLoad, cpus: os.availableParallelism() };
   if (peer.skipped || peer.error) {
@@ -161,6 +176,7 @@ for (const eps of [0.05, 0.1, 0.2]) {
     figure('pgd40_seconds_vs_pytorch', null, '<=3.0', { ...common, peer: null, ...(peer.skipped ? { skipped: peer.skipped } : { error: peer.error }) });
     figure('fgsm_robust_accuracy_vs_pytorch', round(f.robustAccuracy), null, { eps: EPS, peer: null });
     figure('pgd40_robust_accuracy_vs_pytorch', round(ours.robustAccuracy), null, { eps: EPS, peer: null });
+    figure('pgd40_margin_robust_accuracy_vs_pytorch', round(oursMargin.robustAccuracy), null, { eps: EPS, loss: 'margin', peer: null });
   } else {
     log(`pytorch ${peer.torch}: PGD-40 ${peer.pgd_seconds.toFixed(2)} s on ${peer.threads} thread(s); ours ${seconds.toFixed(2)} s`);
     figure('pgd40_seconds_vs_pytorch', round(seconds / peer.pgd_seconds, 3), '<=3.0', {
@@ -172,6 +188,12 @@ for (const eps of [0.05, 0.1, 0.2]) {
     });
     figure('fgsm_robust_accuracy_vs_pytorch', round(f.robustAccuracy), null, { eps: EPS, peer_value: round(peer.fgsm_robust_accuracy), clean: round(f.cleanAccuracy), peer_clean: round(peer.clean_accuracy) });
     figure('pgd40_robust_accuracy_vs_pytorch', round(ours.robustAccuracy), null, { eps: EPS, peer_value: round(peer.pgd_robust_accuracy), early_stop: false });
+    figure('pgd40_margin_robust_accuracy_vs_pytorch', round(oursMargin.robustAccuracy), null, {
+      eps: EPS,
+      loss: 'margin',
+      peer_value: peerMargin.skipped || peerMargin.error ? null : round(peerMargin.pgd_robust_accuracy),
+      early_stop: false,
+    });
   }
 }
 
@@ -259,4 +281,25 @@ const hardenedModel = createZooModel('mlp', { inputShape: [28, 28, 1], numClasse
   }
 }
 hardenedModel.dispose();
+
+// --- Fast adversarial training (FGSM from a random start, step 1.25·ε, per-epoch PGD-10 check
+// on 256 held-out training digits against catastrophic overfitting): same MLP, same epochs.
+{
+  const fast = createZooModel('mlp', { inputShape: [28, 28, 1], numClasses: 10, seed: SEED });
+  log(`fast adversarial training: mlp, ${defaultEpochs.mlp} epochs, FGSM-RS at eps ${EPS}`);
+  const ourLoad = load1m();
+  const fit = await adversarialTrain(fast, data.train, { attack: 'fgsm-rs', eps: EPS, seed: SEED, fit: { epochs: defaultEpochs.mlp, seed: SEED, progress: epochLog('fast adversarial') } });
+  const clean = await accuracy(fast, data.test);
+  const extra = { attack: 'fgsm-rs', eps: EPS, epochs: fit.epochs.length, collapsed: fit.collapsed, best_epoch: fit.bestEpoch, load_1m: ourLoad };
+  figure('fast_adv_trained_mlp_train_seconds', round(fit.seconds, 1), '<=60', { ...extra, check_robust_accuracy: fit.checks?.map((c) => round(c.robustAccuracy, 3)) });
+  figure('fast_adv_trained_mlp_clean_accuracy', round(clean), '>=0.92', extra);
+  for (const eps of [0.05, 0.1, 0.2]) {
+    const s = summarizeEvasion(await pgd(fast, eval1000.x, eval1000.y, { eps, steps: 40, restarts: 5, seed: SEED, progress: quiet }), eval1000.y);
+    log(`fast adversarially trained PGD-40x5 eps ${eps}: robust ${s.robustAccuracy}`);
+    figure(`fast_adv_trained_pgd40x5_linf_eps${eps}_robust_accuracy`, round(s.robustAccuracy), eps === EPS ? '>=0.70' : null, { samples: 1000, restarts: 5 });
+  }
+  const m = summarizeEvasion(await pgd(fast, eval1000.x, eval1000.y, { eps: EPS, steps: 40, restarts: 5, seed: SEED, loss: 'margin', progress: quiet }), eval1000.y);
+  figure(`fast_adv_trained_pgd40x5_margin_linf_eps${EPS}_robust_accuracy`, round(m.robustAccuracy), null, { samples: 1000, restarts: 5, loss: 'margin' });
+  fast.dispose();
+}
 figure('tensors_leaked', tf.memory().numTensors - tensorsBefore, '==0', { during: 'every attack and defence above, models disposed' });

@@ -4,7 +4,9 @@ so robust accuracy and speed compare like for like.
 
 PGD: L-inf, eps, `steps` steps of size 2.5*eps/steps, a uniform random start, projection onto
 the eps-ball and [0, 1] after every step, no early stop -- the settings bench/evasion.js gives
-Bulwark's pgd(). Only the attack loop is timed.
+Bulwark's pgd(). --loss picks what both FGSM and PGD climb: 'ce' (summed cross-entropy) or
+'margin' (max_{j != y} z_j - z_y, Carlini & Wagner), as Bulwark's `loss` option. Only the attack
+loop is timed.
 
 Prints one JSON line. When torch cannot be imported it prints {"skipped": "..."} and exits 3.
 """
@@ -29,6 +31,7 @@ def main() -> None:
     p.add_argument("--eps", type=float, default=0.1)
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--loss", choices=["ce", "margin"], default="ce")
     a = p.parse_args()
     load = lambda name: np.load(os.path.join(a.dir, name))
 
@@ -45,7 +48,14 @@ def main() -> None:
         q.requires_grad_(False)
     x = torch.from_numpy(load("x.npy").astype(np.float32))
     y = torch.from_numpy(load("y.npy").astype(np.int64))
-    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    ce = nn.CrossEntropyLoss(reduction="sum")
+
+    def margin(z, target):
+        true = z.gather(1, target[:, None])[:, 0]
+        rival = z.masked_fill(nn.functional.one_hot(target, z.shape[1]).bool(), float("-inf")).max(1).values
+        return (rival - true).sum()
+
+    loss_fn = ce if a.loss == "ce" else margin
 
     def accuracy(inp):
         with torch.no_grad():
@@ -75,6 +85,7 @@ def main() -> None:
         "pgd_seconds": seconds,
         "max_linf": float((adv - x).abs().max()),
         "samples": int(x.shape[0]),
+        "loss": a.loss,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }))

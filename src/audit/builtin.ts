@@ -6,6 +6,7 @@ import { evasionApiSection } from './sections/evasion-api.js';
 import { privacySection } from './sections/privacy.js';
 import { poisoningSection } from './sections/poisoning.js';
 import { extractionSection } from './sections/extraction.js';
+import { servingSection } from './sections/serving.js';
 
 let done = false;
 
@@ -20,4 +21,5 @@ export function registerBuiltinSections(): void {
   registerAuditSection(poisoningSection);
   registerAuditSection(privacySection);
   registerAuditSection(extractionSection);
+  registerAuditSection(servingSection);
 }

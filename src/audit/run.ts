@@ -14,7 +14,7 @@ import {
   type Severity,
 } from '../core/index.js';
 import { openLedger, type LedgerStore } from '../provenance/index.js';
-import { cacheDir, defaultDigitsModel } from './default-target.js';
+import { cacheDir, defaultDigitsModel, defaultHardenedDigitsModel } from './default-target.js';
 import { registerBuiltinSections } from './builtin.js';
 import { auditSections, type AuditContext } from './sections.js';
 import { renderHtml } from './render-html.js';
@@ -100,6 +100,7 @@ export async function runAudit(opts: AuditOptions = {}): Promise<AuditResult> {
   let trained: { model: string; architecture: string; dataset: string; seed: number } | null = null;
   let test: Dataset;
   let train: Dataset | undefined;
+  let hardened: AuditContext['hardened'];
   if (opts.model) {
     ({ model, files: modelFiles } = await openTarget(opts.model, key));
     dispose = () => void (model as { dispose?: () => unknown }).dispose?.();
@@ -118,6 +119,11 @@ export async function runAudit(opts: AuditOptions = {}): Promise<AuditResult> {
     const built = await defaultDigitsModel(seed, progress);
     if (built.trained) trained = { model: built.dir, architecture: 'mlp', dataset: 'digits', seed };
     model = built.model;
+    hardened = async () => {
+      const h = await defaultHardenedDigitsModel(seed, progress);
+      if (h.trained && ledger) await ledger.append({ kind: 'model.trained', payload: { model: h.dir, architecture: 'mlp', dataset: 'digits', seed, adversarial: 'fgsm-rs' } });
+      return { model: h.model, name: h.dir };
+    };
     modelFiles = ['model.json', 'weights.bin', 'bulwark.json'].map((f) => path.join(built.dir, f));
     dispose = () => built.model.dispose();
     const data = await loadAuditData({ data: 'digits', trainData: 'digits', seed });
@@ -142,7 +148,7 @@ export async function runAudit(opts: AuditOptions = {}): Promise<AuditResult> {
         throw explainRemote(e, opts.model!, key);
       }
     }
-    const ctx: AuditContext = { model: target, modelFiles, train, test, seed, progress, quick };
+    const ctx: AuditContext = { model: target, modelFiles, train, test, seed, progress, quick, hardened };
     const remaining = budget === null ? null : budget - (meter?.used() ?? 0);
     const plan = planAudit(auditSections(), ctx, { threats, budget: remaining, missing: NOT_BUILT });
 

@@ -21,6 +21,11 @@ export interface AuditContext {
    * null: no limit. A section that asks for more fails rather than overrun a server's budget.
    */
   queries?: number | null;
+  /**
+   * The built-in target only: its adversarially trained twin (same MLP, fast adversarial
+   * training at ε = 0.1), trained once per seed and cached. The caller disposes the model.
+   */
+  hardened?: () => Promise<{ model: Model; name: string }>;
 }
 
 /** What a section needs of the target before it can run; the plan checks it before anything runs. */

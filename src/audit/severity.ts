@@ -76,6 +76,23 @@ const retrain: Remedy = {
   why: 'every robustness and privacy figure is measured against a model that first has to be accurate',
 };
 
+const servingPolicy: Remedy = {
+  defence: 'a label-only tier with a daily budget, and PRADA monitoring, at the gateway',
+  command:
+    'bulwark serve --model MODEL --policy policy.yaml  # policy.yaml: { tiers: { public: { output: { kind: label }, budget: { samplesPerDay: 500 }, rateLimit: { requests: 5, perSeconds: 1 } } }, monitoring: { extraction: [ { detector: prada, respond: [alert, suspend] } ] } }',
+  why: 'labels only and a daily budget leave each key less to copy from, and PRADA suspends a key whose queries look synthetic',
+};
+const smallerBudget: Remedy = {
+  defence: 'a smaller daily budget per key, and keys issued per customer',
+  command: 'bulwark keys create --name CUSTOMER --scopes infer --tier public  # with tiers: { public: { output: { kind: label }, budget: { samplesPerDay: 100, samplesPerMonth: 2000 } } }',
+  why: 'against natural inputs labels alone cost a copier little; what bounds the copy is how many answers one customer can collect',
+};
+const moreSensitive: Remedy = {
+  defence: 'a more sensitive PRADA rule, and the similarity detector beside it',
+  command: 'bulwark serve --model MODEL --policy policy.yaml  # monitoring: { extraction: [ { detector: prada, delta: 0.95, respond: [alert, suspend] }, { detector: similarity, threshold: auto, respond: [alert] } ] }',
+  why: "PRADA's default threshold was chosen on digits; on other data an extraction client's query distances can stay normal-looking at it",
+};
+
 /**
  * The severity table: every graded check of the audit, by the id its findings carry. The
  * defaults follow common practice where there is one: robust accuracy at ε = 0.1 under 10% on
@@ -189,6 +206,23 @@ export const SEVERITY_RULES: readonly SeverityRule[] = [
     thresholds: { low: 0.5, medium: 0.7, high: 0.9 },
     rationale: 'a copy that agrees 90% of the time is the model, for most purposes, bought with queries',
     remedies: [labelOnly],
+  },
+  {
+    id: 'serving.defended-fidelity',
+    kind: 'threshold',
+    metric: "agreement of a copy stolen through the gateway's label-only, budgeted, monitored tier",
+    direction: 'above',
+    thresholds: { low: 0.7, medium: 0.8, high: 0.9 },
+    rationale: "the same scale as the bare model's extraction: past 90% the gateway's policies leave one key's daily budget enough to copy the model",
+    remedies: [smallerBudget, servingPolicy],
+  },
+  {
+    id: 'serving.extraction-detected',
+    kind: 'check',
+    metric: 'a Jacobian extraction client is flagged by the gateway',
+    severity: 'medium',
+    rationale: 'an extraction client the monitoring never flags keeps its key until its budget runs out, on every key it holds',
+    remedies: [moreSensitive],
   },
 ];
 

@@ -6,6 +6,7 @@ import { loadDatasetFile, loadDatasetSpec, writeNpy } from '../data/index.js';
 import { initTfjs, openModel } from '../engines/index.js';
 import {
   ADVERSARIAL_TRAINING_ATTACKS,
+  ATTACK_LOSSES,
   BLACK_BOX_ATTACKS,
   EVASION_ATTACKS,
   NORMS,
@@ -15,6 +16,8 @@ import {
   runEvasionAttack,
   summarizeEvasion,
   type AdversarialTrainingAttack,
+  type AdversarialTrainingOptions,
+  type AttackLoss,
   type ClipRange,
   type EvasionAttack,
   type EvasionResult,
@@ -42,6 +45,7 @@ interface AttackFlags extends DataFlags {
   steps: number;
   stepSize?: number;
   restarts: number;
+  loss?: AttackLoss;
   target?: number;
   clip?: ClipRange;
   batchSize: number;
@@ -70,6 +74,7 @@ export function registerEvasionCommands(program: Command, attack: Command): void
       .option('--steps <n>', 'pgd: gradient steps', parsePositiveInt, 40)
       .option('--step-size <x>', 'pgd: step size (default 2.5·eps/steps)', parsePositiveNumber)
       .option('--restarts <n>', 'pgd: runs from random starts', parsePositiveInt, 1)
+      .addOption(new Option('--loss <loss>', 'fgsm/pgd: what the attack climbs: ce (cross-entropy, default) or margin (difference of logits, Carlini-Wagner; needs class gradients)').choices([...ATTACK_LOSSES]))
       .option('--target <class>', 'targeted attack: push every sample into this class (samples of that class are left out)', parseClassIndex)
       .option('--clip <min,max>', "valid input range (default 0,1 for data in [0,1]); 'none' for unbounded inputs", parseClip)
       .option('--batch-size <n>', 'samples per model call', parsePositiveInt, 256)
@@ -83,6 +88,7 @@ export function registerEvasionCommands(program: Command, attack: Command): void
     if (flags.budget !== undefined && !blackBox) {
       throw new BulwarkError('E_USAGE', `--budget counts queries of the black-box attacks (${BLACK_BOX_ATTACKS.join(', ')}); ${flags.attack} takes --steps instead`);
     }
+    if (flags.loss !== undefined && blackBox) throw new BulwarkError('E_USAGE', `--loss chooses what fgsm and pgd climb; ${flags.attack} uses no gradients and takes no loss`);
     if (flags.save) await refuseFile(flags.save);
     const { model, data, close } = await openTarget(flags, blackBox ? BLACK_BOX_SAMPLES : Infinity);
     try {
@@ -104,6 +110,7 @@ export function registerEvasionCommands(program: Command, attack: Command): void
         steps: flags.steps,
         stepSize: flags.stepSize,
         restarts: flags.restarts,
+        loss: flags.loss,
         targets: flags.target !== undefined ? new Int32Array(test.y.length).fill(flags.target) : undefined,
         seed: flags.seed,
         batchSize: flags.batchSize,
@@ -291,7 +298,9 @@ function parseRatio(value: string): number {
 /** The adversarial-training flags of `bulwark train`. */
 export function adversarialTrainOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--adversarial <attack>', 'train on adversarial examples made against the current weights (Madry et al.)').choices([...ADVERSARIAL_TRAINING_ATTACKS]))
+    .addOption(
+      new Option('--adversarial <attack>', 'train on adversarial examples made against the current weights: pgd (Madry et al., PGD-10), fgsm-rs (fast: FGSM from a random start, ~10x cheaper, Wong et al.), fgsm').choices([...ADVERSARIAL_TRAINING_ATTACKS]),
+    )
     .option('--eps <e>', 'with --adversarial: L∞ size of the training perturbations, for inputs in [0, 1]', parsePositiveNumber)
     .option('--adv-ratio <f>', 'with --adversarial: share of each batch made adversarial (default 1; 0.5 mixes clean and adversarial)', parseRatio);
 }
@@ -311,9 +320,11 @@ export function adversarialFit(
   flags: AdversarialTrainFlags,
   model: Model,
   train: Dataset,
-): { transformBatch: NonNullable<FitOptions['transformBatch']>; described: Record<string, string | number> } | undefined {
+):
+  | { transformBatch: NonNullable<FitOptions['transformBatch']>; described: Record<string, string | number>; fast?: AdversarialTrainingOptions }
+  | undefined {
   if (!flags.adversarial) {
-    if (flags.eps !== undefined || flags.advRatio !== undefined) throw new BulwarkError('E_USAGE', '--eps and --adv-ratio only apply with --adversarial pgd|fgsm');
+    if (flags.eps !== undefined || flags.advRatio !== undefined) throw new BulwarkError('E_USAGE', `--eps and --adv-ratio only apply with --adversarial ${ADVERSARIAL_TRAINING_ATTACKS.join('|')}`);
     return undefined;
   }
   const eps = requireOption(flags.eps, '--eps', `the size of the adversarial perturbations, e.g. --adversarial ${flags.adversarial} --eps 0.1`);
@@ -324,5 +335,6 @@ export function adversarialFit(
   return {
     transformBatch: adversarialTransform(model, { attack: flags.adversarial, eps, ratio, steps, seed: flags.seed }),
     described: { attack: flags.adversarial, eps, norm: 'linf', steps, ratio },
+    ...(flags.adversarial === 'fgsm-rs' ? { fast: { attack: 'fgsm-rs' as const, eps, ratio, seed: flags.seed } } : {}),
   };
 }

@@ -39,8 +39,8 @@ Bad input, case by case:
     singular covariance (one-hot, copies) (distances approximate)
     one class only                       label checks skipped; label_issue_score is 0
 
-Scores (--scores): row, outlier_score (robust Mahalanobis distance over its cut-off: above 1
-is an outlier), isolation_score, label_issue_score (1 - out-of-fold probability of the given
+Scores (--scores): row, outlier_score (robust Mahalanobis distance over its cut-off, raised
+where a row lies far along a direction the outlying rows share: above 1 is an outlier), isolation_score, label_issue_score (1 - out-of-fold probability of the given
 label) and suggested_label when there is a label, duplicate_of, reasons.
 
 CSV files over 64 MB (or any with --stream) are scanned in three passes in bounded memory:
@@ -69,7 +69,7 @@ export function registerPoisoningCommands(program: Command, attack: Command): vo
       .option('--alpha <a>', 'blended: weight of the trigger image', parseFraction, 0.2)
       .option('--model <dir>', 'clean-label: the TF.js model whose features the poisons collide in')
       .option('--target-row <i>', 'clean-label: row of the test data (digits: its test split) to be misclassified', parseRow)
-      .option('--out <file>', 'where to write: .csv (features, label, poisoned) or .npy (features + label column, poisoned rows in FILE.poisoned.npy)'),
+      .option('--out <file>', 'where to write: .csv (features, label, poisoned) or .npy (tabular: features + label column; images: [n, h, w, c] with labels in FILE.labels.npy; poisoned rows in FILE.poisoned.npy)'),
   ).action(async (flags: PoisonFlags) => {
     const out = requireOption(flags.out, '--out', 'the .csv or .npy file to write the poisoned dataset to');
     if (!/\.(csv|npy)$/i.test(out)) throw new BulwarkError('E_USAGE', `--out ${out}: give a .csv or .npy file name`);

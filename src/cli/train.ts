@@ -7,6 +7,7 @@ import { initTfjs, openModel, saveOnnx, saveTfjsModel, TfjsModel } from '../engi
 import { ZOO_ARCHITECTURES, createZooModel, featureStats, defaultEpochs, isZooArchitecture } from '../zoo/index.js';
 import { collect, output, parseFraction, parsePositiveInt, parsePositiveNumber, pct, requireOption, withCommonOptions } from './common.js';
 import { terminalProgress } from './progress-bar.js';
+import { adversarialTrain } from '../evasion/index.js';
 import { adversarialFit, adversarialTrainOptions, type AdversarialTrainFlags } from './evasion.js';
 import { dpFit, dpRequested, dpTrainOptions, type DpTrainFlags } from './privacy.js';
 
@@ -61,8 +62,7 @@ export function trainCommands(program: Command): void {
       const epochs = flags.epochs ?? defaultEpochs[arch];
       if (adversarial && dpRequested(flags)) throw new BulwarkError('E_USAGE', 'DP-SGD and adversarial training cannot be combined; choose one');
       const dp = dpRequested(flags) ? await dpFit(model, data.train, flags, cmd, progress) : null;
-      const fit = dp ? dp.fit : await model.fit(data.train, {
-        transformBatch: adversarial?.transformBatch,
+      const fitOptions = {
         epochs,
         batchSize: flags.batchSize,
         learningRate: flags.learningRate,
@@ -70,7 +70,14 @@ export function trainCommands(program: Command): void {
         patience: flags.patience,
         seed: flags.seed,
         progress,
-      });
+      };
+      // fgsm-rs trains through adversarialTrain, which checks PGD accuracy after every epoch
+      // and stops at catastrophic overfitting; the fit hook alone cannot stop training.
+      const fit = dp
+        ? dp.fit
+        : adversarial?.fast
+          ? await adversarialTrain(model, data.train, { ...adversarial.fast, fit: fitOptions })
+          : await model.fit(data.train, { ...fitOptions, transformBatch: adversarial?.transformBatch });
       const testAccuracy = await modelAccuracy(model, data.test);
       const result = {
         model: arch,

@@ -54,12 +54,21 @@ export async function loadDatasetFile(spec: string, opts: DatasetSpecOptions = {
     return ext === '.csv' ? loadCsv(spec, tabular) : loadJsonl(spec, tabular);
   }
   if (ext === '.npy') {
+    // Images keep their shape in an .npy only with the labels in a file of their own:
+    // `<name>.labels.npy` beside it (as `bulwark attack poison --out` writes them).
+    const labelsPath = `${spec.slice(0, -ext.length)}.labels.npy`;
+    if (opts.label === undefined && (await fs.stat(labelsPath).catch(() => null))?.isFile()) return loadNpy(spec, { labelsPath });
     let label = -1;
     if (opts.label !== undefined) {
       label = Number(opts.label);
       if (!Number.isInteger(label)) throw new BulwarkError('E_USAGE', `${spec}: for an .npy file --label is a column index (e.g. -1 for the last), got '${opts.label}'`);
     }
-    return loadNpy(spec, { label });
+    return loadNpy(spec, { label }).catch((e: unknown) => {
+      if (e instanceof BulwarkError && e.code === 'E_DATA_SHAPE' && /needs a 2-D array/.test(e.message)) {
+        throw new BulwarkError('E_DATA_SHAPE', `${e.message}; for images of that shape, put their class indices (integers, one per sample) in ${labelsPath}`);
+      }
+      throw e;
+    });
   }
   throw new BulwarkError('E_UNKNOWN_DATASET', `cannot tell the format of ${spec} from its extension; use .csv, .jsonl or .npy, or a built-in dataset (${BUILTIN_DATASETS.join(', ')})`);
 }

@@ -9,6 +9,7 @@ export {
   type EvasionResult,
 } from './attacks/common.js';
 export { fgsm, pgd, type FgsmOptions, type PgdOptions } from './attacks/gradient.js';
+export { ATTACK_LOSSES, canUseMargin, marginGradient, type AttackLoss } from './attacks/losses.js';
 export { square, type SquareOptions } from './attacks/square.js';
 export { hopSkipJump, type HsjOptions } from './attacks/hsj.js';
 export {
@@ -27,7 +28,9 @@ export {
   ADVERSARIAL_TRAINING_ATTACKS,
   type AdversarialTrainingAttack,
   type AdversarialTrainingOptions,
+  type AdversarialTrainResult,
 } from './defences/adversarial-training.js';
+export { fastAdversarialStep } from './defences/fast-adversarial.js';
 export {
   FeatureSqueezingDetector,
   bitDepthSqueezer,

@@ -73,6 +73,9 @@ export async function createGateway(opts: GatewayOptions): Promise<FastifyInstan
     bodyLimit: policy.validation.maxBodyBytes,
     trustProxy: opts.trustProxy ?? false,
     return503OnClosing: true,
+    // The watch plugin fits its OOD and drift references at start-up, which on a busy machine can
+    // outlast Fastify's 10 s default for one plugin.
+    pluginTimeout: 120_000,
     // Path tricks: a model name longer than any real one is simply not found.
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     // Malformed URLs and headers answer {"error": …} like everything else.

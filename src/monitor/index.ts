@@ -15,6 +15,8 @@ export {
   SIMILARITY_DEFAULT_K,
   SIMILARITY_DEFAULT_HISTORY,
   SIMILARITY_DEFAULT_PROJECTION,
+  SIMILARITY_DEFAULT_ALARMS,
+  SIMILARITY_DEFAULT_WINDOW,
   type SimilarityOptions,
 } from './similarity.js';
 export { fitOodDetector, OOD_DEFAULT_MAX_ROWS, type OodDetector } from './ood.js';

@@ -85,9 +85,11 @@ export function featureColumnNames(ds: Dataset): string[] {
  * Writes a dataset so that every Bulwark command can read it back, chosen by extension:
  * `.csv` — a header, the features, a `label` column (class names) and any extra columns
  * (e.g. `poisoned`, which a later command leaves out with `--drop poisoned`);
- * `.npy` — a float32 [n, features + 1] array whose last column is the class index (read back
- * with the default `--label -1`); extra columns then go to `<name>.<column>.npy` beside it.
- * Images are flattened either way. Each file is written atomically.
+ * `.npy` — tabular rows: a float32 [n, features + 1] array whose last column is the class
+ * index (read back with the default `--label -1`); images: a float32 [n, h, w(, c)] array that
+ * keeps their shape, so a CNN can train on it, with the class indices in `<name>.labels.npy`
+ * (int32 [n]), which the dataset loader picks up. Extra columns go to `<name>.<column>.npy`.
+ * A CSV flattens images. Each file is written atomically.
  */
 export async function writeDatasetFile(ds: Dataset, file: string, extra: Record<string, ArrayLike<number>> = {}): Promise<string[]> {
   const ext = path.extname(file).toLowerCase();
@@ -122,6 +124,20 @@ export async function writeDatasetFile(ds: Dataset, file: string, extra: Record<
     }
     return [file];
   }
+  if (ext === '.npy' && ds.x.shape.length > 2) {
+    if ('labels' in extra) throw new BulwarkError('E_OUTPUT', `cannot write ${file}: an extra column may not be called 'labels' (the labels file has that name)`);
+    const base = file.slice(0, -ext.length);
+    const files = [file, labelsFileOf(file)];
+    for (const [name, values] of Object.entries(extra)) {
+      const side = `${base}.${name}.npy`;
+      await writeNpy(side, Int32Array.from(values), [n]);
+      files.push(side);
+    }
+    // Labels before the images: a reader that finds the images finds their labels too.
+    await writeNpy(files[1], Int32Array.from(ds.y), [n]);
+    await writeNpy(file, ds.x.data, [...ds.x.shape]);
+    return files;
+  }
   if (ext === '.npy') {
     const out = new Float32Array(n * (d + 1));
     for (let i = 0; i < n; i++) {
@@ -139,6 +155,11 @@ export async function writeDatasetFile(ds: Dataset, file: string, extra: Record<
     return [file, ...files];
   }
   throw new BulwarkError('E_USAGE', `cannot tell the format to write from '${file}': give a .csv or .npy file name`);
+}
+
+/** Where the labels of an `.npy` of images live: `<name>.labels.npy` beside it. */
+export function labelsFileOf(file: string): string {
+  return `${file.slice(0, -path.extname(file).length)}.labels.npy`;
 }
 
 /** Shortest text that reads back as the same float32. */

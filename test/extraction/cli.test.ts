@@ -47,7 +47,10 @@ test('attack extract --json steals a local model, prints the curve and saves the
 test('attack extract against a URL, and the errors a user can make: exit 2 with a clear message', async () => {
   const ok = await run(['--target', oip.url, '--budget', '300', '--evaluate', '200', '--json']);
   assert.equal(ok.code, 0, ok.stderr);
-  assert.equal(JSON.parse(ok.stdout).queries, 300);
+  // Exactly the budget answered; `queries` also counts any attempt the client retried (a slow machine).
+  const okJson = JSON.parse(ok.stdout);
+  assert.equal(okJson.answered, 300);
+  assert.ok(okJson.queries >= 300, `queries ${okJson.queries}`);
 
   const zero = await run(['--target', modelDir, '--budget', '0']);
   assert.equal(zero.code, 2);

@@ -105,7 +105,8 @@ test('benign test-set traffic is answered in full and raises nothing', async () 
 });
 
 test('a Jacobian-augmentation extraction client is flagged and degraded to label-only from its next request', async () => {
-  const queries = await jacobianQueries(target, seedSet(testSet.x, testSet.y, 1), { budget: 500, lambda: 0.1 });
+  // Five seeds a class: with one, the ten seeds' augmentations keep W near 0.95, over PRADA's δ (src/monitor/prada.ts).
+  const queries = await jacobianQueries(target, seedSet(testSet.x, testSet.y, 5), { budget: 500, lambda: 0.1 });
   const answers = await send(thiefKey, queries);
   assert.ok(answers.every((a) => a.status === 200), 'degraded, not refused');
   const first = answers.findIndex((a) => a.oneHot);

@@ -59,8 +59,8 @@ test('two detector instances sharing one Redis state see one stream per key', as
   const [v] = await b.observe(data.slice(0, 3));
   assert.equal(v.queries, 3);
 
-  const s1 = similarityDetector({ threshold: 0.5, k: 5, history: 50, state: redisDetectorState(redis, prefix) });
-  const s2 = similarityDetector({ threshold: 0.5, k: 5, history: 50, state: redisDetectorState(redis, prefix) });
+  const s1 = similarityDetector({ threshold: 0.5, k: 5, history: 50, alarms: 1, state: redisDetectorState(redis, prefix) });
+  const s2 = similarityDetector({ threshold: 0.5, k: 5, history: 50, alarms: 1, state: redisDetectorState(redis, prefix) });
   const same = Array.from({ length: 8 }, () => ({ key: 'dup', x: new Float32Array(32).fill(0.5), probabilities: new Float32Array(10) }));
   await s1.observe(same.slice(0, 4));
   const [dv] = await s2.observe(same.slice(4));

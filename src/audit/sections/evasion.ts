@@ -1,4 +1,4 @@
-import { Rng, sampleSize, subset, type Chart, type Dataset, type Finding, type Samples, type Severity } from '../../core/index.js';
+import { Rng, sampleSize, subset, type Chart, type Dataset, type Finding, type Model, type Samples, type Severity } from '../../core/index.js';
 import {
   FeatureSqueezingDetector,
   canTakeGradients,
@@ -82,6 +82,17 @@ export const evasionSection: AuditSection = {
       if (eps === HEADLINE_EPS) headline = r;
     }
     ctx.progress.done();
+    // The built-in target's adversarially trained twin, attacked with the very same PGD.
+    let hardenedCurve: [number, number][] | undefined;
+    let hardenedClean = NaN;
+    if (ctx.hardened) {
+      const twin = await ctx.hardened();
+      try {
+        ({ curve: hardenedCurve, clean: hardenedClean } = await pgdCurveOf(twin.model, data, grid, steps, ctx));
+      } finally {
+        (twin.model as Model & { dispose?: () => void }).dispose?.();
+      }
+    }
     const findings: Finding[] = [];
     const h = summarizeEvasion(headline!, data.y);
     const fragile = h.robustAccuracy < MIN_ROBUST;
@@ -101,8 +112,15 @@ export const evasionSection: AuditSection = {
         `FGSM (one step) at the same ε leaves ${pct(fgsmCurve.find(([e]) => e === HEADLINE_EPS)![1])}`,
         `robust accuracy by ε (PGD): ${pgdCurve.map(([e, a]) => `${e}: ${pct(a)}`).join(', ')}`,
         `full size: bulwark attack evasion --model MODEL --attack pgd --eps ${HEADLINE_EPS} --steps 40 --restarts 5`,
-        `an adversarially trained model to compare with (not trained here, it takes minutes): ` +
-          `bulwark train --model mlp --adversarial pgd --eps ${HEADLINE_EPS} --out models/mlp-adv, then bulwark audit --model models/mlp-adv`,
+        ...(hardenedCurve
+          ? [
+              `the same MLP after fast adversarial training (FGSM from a random start at ε = ${HEADLINE_EPS}, Wong et al. 2020) keeps ${pct(hardenedCurve.find(([e]) => e === HEADLINE_EPS)![1])} ` +
+                `under the same PGD (clean ${pct(hardenedClean)}): train your own with bulwark train --model mlp --adversarial fgsm-rs --eps ${HEADLINE_EPS} --out models/mlp-adv`,
+            ]
+          : [
+              `an adversarially trained model to compare with (about a minute for the digits MLP): ` +
+                `bulwark train --model mlp --adversarial fgsm-rs --eps ${HEADLINE_EPS} --out models/mlp-adv, then bulwark audit --model models/mlp-adv`,
+            ]),
       ],
       chart: {
         kind: 'line',
@@ -112,6 +130,7 @@ export const evasionSection: AuditSection = {
         series: [
           { name: 'FGSM', points: [[0, clean], ...fgsmCurve] },
           { name: `PGD-${steps}`, points: [[0, clean], ...pgdCurve] },
+          ...(hardenedCurve ? [{ name: `PGD-${steps}, adversarially trained`, points: [[0, hardenedClean], ...hardenedCurve] as [number, number][] }] : []),
         ],
       },
     });
@@ -136,6 +155,20 @@ export const evasionSection: AuditSection = {
     return findings;
   },
 };
+
+async function pgdCurveOf(model: Model, data: Dataset, grid: number[], steps: number, ctx: AuditContext): Promise<{ curve: [number, number][]; clean: number }> {
+  ctx.progress.start('evasion: PGD on the adversarially trained model', grid.length);
+  const curve: [number, number][] = [];
+  let clean = NaN;
+  for (const eps of grid) {
+    const s = summarizeEvasion(await pgd(model, data.x, data.y, { eps, steps, seed: ctx.seed }), data.y);
+    clean = s.cleanAccuracy;
+    curve.push([eps, s.robustAccuracy]);
+    ctx.progress.advance(1);
+  }
+  ctx.progress.done();
+  return { curve, clean };
+}
 
 async function squareFinding(ctx: AuditContext, data: Dataset, rng: Rng): Promise<Finding> {
   const few = subset(data, range(Math.min(ctx.quick ? 20 : 50, data.y.length)));

@@ -80,7 +80,7 @@ export class DetectionChain {
           const shape = { ...def('k', e.k), ...def('history', e.history) };
           const threshold = e.threshold === 'auto' ? mon.calibrateSimilarityThreshold(cfg.heldOut!, { ...shape, ...def('fpr', e.fpr) }) : e.threshold;
           chain.similarityThreshold = threshold;
-          chain.rules.push({ rule: 'extraction', respond: e.respond, detector: mon.similarityDetector({ threshold, ...shape, state }) });
+          chain.rules.push({ rule: 'extraction', respond: e.respond, detector: mon.similarityDetector({ threshold, ...shape, ...def('alarms', e.alarms), ...def('window', e.window), state }) });
         }
       }
       if (m.ood && cfg.train && cfg.heldOut) {

@@ -5,7 +5,7 @@ import { KEY_ACTIONS, RESPONSE_ACTIONS, type ResponseAction } from './alerts.js'
 export type ExtractionRule =
   /** Unset options take src/monitor's defaults (chosen on digits). */
   | { detector: 'prada'; delta?: number; minQueries?: number; respond: ResponseAction[] }
-  | { detector: 'similarity'; threshold: number | 'auto'; fpr?: number; k?: number; history?: number; respond: ResponseAction[] }
+  | { detector: 'similarity'; threshold: number | 'auto'; fpr?: number; k?: number; history?: number; alarms?: number; window?: number; respond: ResponseAction[] }
   | { detector: 'volume'; rows: number; perSeconds: number; respond: ResponseAction[] };
 
 /** Out-of-distribution inputs: a key is flagged when too many of its recent rows score above the Mahalanobis threshold. */
@@ -74,7 +74,7 @@ const extractionSchema = {
   properties: { detector: { enum: ['prada', 'similarity', 'volume'] }, respond },
   allOf: [
     detectorCase('prada', { delta: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 }, minQueries: positiveInt }),
-    detectorCase('similarity', { threshold: { anyOf: [{ const: 'auto' }, { type: 'number', exclusiveMinimum: 0 }] }, fpr: rate, k: positiveInt, history: positiveInt }),
+    detectorCase('similarity', { threshold: { anyOf: [{ const: 'auto' }, { type: 'number', exclusiveMinimum: 0 }] }, fpr: rate, k: positiveInt, history: positiveInt, alarms: positiveInt, window: positiveInt }),
     detectorCase('volume', { rows: positiveInt, perSeconds: { type: 'number', exclusiveMinimum: 0 } }),
   ],
 };
@@ -145,7 +145,7 @@ export function normaliseMonitoring(raw: Raw, at: (path: string[]) => string): M
     const opt = (name: string) => (e[name] !== undefined ? { [name]: e[name] as number } : {});
     if (e.detector === 'prada') extraction.push({ detector: 'prada', ...opt('delta'), ...opt('minQueries'), respond: r });
     else if (e.detector === 'similarity')
-      extraction.push({ detector: 'similarity', threshold: (e.threshold as number | 'auto' | undefined) ?? 'auto', ...opt('fpr'), ...opt('k'), ...opt('history'), respond: r });
+      extraction.push({ detector: 'similarity', threshold: (e.threshold as number | 'auto' | undefined) ?? 'auto', ...opt('fpr'), ...opt('k'), ...opt('history'), ...opt('alarms'), ...opt('window'), respond: r });
     else extraction.push({ detector: 'volume', rows: (e.rows as number | undefined) ?? 10000, perSeconds: (e.perSeconds as number | undefined) ?? 3600, respond: r });
   });
   const detectors = extraction.map((e) => e.detector);

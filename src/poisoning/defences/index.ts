@@ -9,6 +9,8 @@ export { scanDataset, scanInputOf, outlierCutoff, KNN_MAX_ROWS, type ScanInput }
 export { scanCsvStream, type StreamScanOptions, type StreamScanResult } from './scan-stream.js';
 export { planCsv, numericBatches, csvRecords, type CsvPlan, type NumericBatch } from './csv-stream.js';
 export { writeScores, writeCleanCsv } from './scan-output.js';
-export { chi2Quantile, rocAuc, detectionRates, quantile, median } from './stats.js';
+export { chi2Quantile, chi2Sf, chi2Isf, rocAuc, detectionRates, quantile, median } from './stats.js';
+export { clusteredOutliers, type ClusteredOutliers, type FittedRows } from './clustered.js';
+export { robustWhiten, leadingProjection } from './whiten.js';
 export * from './scan-types.js';
 export * from './backdoor/index.js';

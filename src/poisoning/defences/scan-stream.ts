@@ -8,6 +8,7 @@ import { judgeRow, labelIssuesFromProbabilities } from './label-issues.js';
 import { cholesky, mahalanobisRow } from './linalg.js';
 import { principalAxes, project } from './pca.js';
 import { fastMcd } from './mcd.js';
+import { clusteredOutliers } from './clustered.js';
 import { outlierCutoff } from './scan.js';
 import { scoresHeader, scoresLine } from './scan-output.js';
 import { countReasons, emptyCounts, rowReasons, suspicionOf, TopRows, type DatasetScanSummary, type ScanOptions } from './scan-types.js';
@@ -154,6 +155,12 @@ export async function scanCsvStream(path: string, opts: StreamScanOptions = {}):
   const sampleDist = Float64Array.from({ length: m }, (_, i) => mahalanobisRow(space, i * dims, dims, location, chol, zz));
   const cutoff = outlierCutoff(sampleDist, dims, q);
   methods.push(`outlier cut-off d² = ${cutoff.value.toPrecision(4)} (${cutoff.why}, measured on the sample)`);
+  // A shared direction of the outlying rows, looked for on the sample under the final fit.
+  const reweightCut = chi2Quantile(0.975, dims);
+  const group = clusteredOutliers(space, m, dims, { location, covariance, distances: sampleDist, support: Uint8Array.from(sampleDist, (v) => (v < reweightCut ? 1 : 0)) }, { seed });
+  if (group.detected) {
+    methods.push(`outlier_score also counts a shared direction of the outlying rows of the sample (their whitened mean offset, χ²${dims} = ${group.statistic.toFixed(1)}, p = ${group.pValue.toExponential(1)}): a row's one-sided position along it, as a χ²${dims} distance of the same tail probability, where larger`);
+  }
   const forest = IsolationForest.fit(space, m, dims, { seed });
   methods.push(`isolation_score: isolation forest grown on the sample (100 trees of ${forest.sampleSize} rows); an outlier at ≥ ${isoThreshold}`);
 
@@ -206,7 +213,8 @@ export async function scanCsvStream(path: string, opts: StreamScanOptions = {}):
       let cleanChunk = '';
       for (let i = 0; i < b.count; i++) {
         const row = b.start + i;
-        const outlier = Math.sqrt(mahalanobisRow(x, i * dims, dims, location, chol, zz) / cutoff.value);
+        const d2 = mahalanobisRow(x, i * dims, dims, location, chol, zz);
+        const outlier = Math.sqrt(group.combine(zz, d2) / cutoff.value);
         const isolation = forest.scoreRow(x, i * dims);
         const label = b.labels ? classIndex.get(b.labels[i])! : -1;
         const verdict = judge ? judge(selected ?? toSpaceRow(b.x, i, d0, kept), selected ? i * d : 0, row, label) : null;

@@ -6,6 +6,7 @@ import { knnDisagreement, knnProbabilities, labelIssuesFromProbabilities } from 
 import { featureColumnNames } from '../io.js';
 import { distanceSpace } from './features.js';
 import { fastMcd } from './mcd.js';
+import { clusteredOutliers } from './clustered.js';
 import { outOfFoldSoftmax } from './softmax.js';
 import { chi2Quantile, median, quantile } from './stats.js';
 import {
@@ -94,8 +95,12 @@ export function scanDataset(input: ScanInput, opts: ScanOptions = {}): DatasetSc
   const mcd = fastMcd(space, n, dims, { seed });
   warnings.push(...mcd.warnings);
   const cutoff = outlierCutoff(mcd.distances, dims, q);
-  const outlier = Float64Array.from(mcd.distances, (v) => Math.sqrt(Math.max(0, v) / cutoff.value));
+  const group = clusteredOutliers(space, n, dims, mcd, { seed });
+  const outlier = Float64Array.from(group.combined, (v) => Math.sqrt(Math.max(0, v) / cutoff.value));
   methods.push(`outlier_score: robust Mahalanobis distance from FastMCD (h = ${mcd.supportSize} of ${n} rows, reweighted${mcd.shrinkage > 0 ? `, shrinkage ρ = ${mcd.shrinkage.toFixed(3)}` : ''}) over the cut-off d² = ${cutoff.value.toPrecision(4)} (${cutoff.why})`);
+  if (group.detected) {
+    methods.push(`outlier_score also counts a shared direction of the outlying rows (their whitened mean offset, χ²${dims} = ${group.statistic.toFixed(1)}, p = ${group.pValue.toExponential(1)}): a row's one-sided position along it, as a χ²${dims} distance of the same tail probability, where larger`);
+  }
   progress.advance(1);
   progress.done();
 

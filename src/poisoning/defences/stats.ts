@@ -46,6 +46,50 @@ export function gammaP(a: number, x: number): number {
   return Math.max(0, 1 - Math.exp(lnPre) * h);
 }
 
+/** Regularised upper incomplete gamma Q(a, x) = 1 − P(a, x), computed directly so that tails far below 1e-16 keep their value. */
+export function gammaQ(a: number, x: number): number {
+  if (x <= 0) return 1;
+  if (x < a + 1) return Math.max(0, 1 - gammaP(a, x));
+  const lnPre = a * Math.log(x) - x - lnGamma(a);
+  let b = x + 1 - a;
+  let c = 1 / 1e-300;
+  let d = 1 / b;
+  let h = d;
+  for (let i = 1; i < 1000; i++) {
+    const an = -i * (i - a);
+    b += 2;
+    d = an * d + b;
+    if (Math.abs(d) < 1e-300) d = 1e-300;
+    c = b + an / c;
+    if (Math.abs(c) < 1e-300) c = 1e-300;
+    d = 1 / d;
+    const del = d * c;
+    h *= del;
+    if (Math.abs(del - 1) < 1e-16) break;
+  }
+  return Math.min(1, Math.exp(lnPre) * h);
+}
+
+/** Upper tail P(χ²_k > x). */
+export function chi2Sf(x: number, k: number): number {
+  return gammaQ(k / 2, x / 2);
+}
+
+/** The x with P(χ²_k > x) = p, for tails as small as 1e-300 (bisection). */
+export function chi2Isf(p: number, k: number): number {
+  if (!(p > 0 && p < 1)) throw new RangeError(`chi2Isf: p must be in (0, 1), got ${p}`);
+  let lo = 0;
+  let hi = Math.max(1, k);
+  while (chi2Sf(hi, k) > p) hi *= 2;
+  for (let i = 0; i < 200; i++) {
+    const mid = 0.5 * (lo + hi);
+    if (chi2Sf(mid, k) > p) lo = mid;
+    else hi = mid;
+    if (hi - lo <= 1e-13 * hi) break;
+  }
+  return 0.5 * (lo + hi);
+}
+
 export function chi2Cdf(x: number, k: number): number {
   return gammaP(k / 2, x / 2);
 }

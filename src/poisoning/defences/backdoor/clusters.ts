@@ -122,3 +122,8 @@ export function judgeSplit(groups: Uint8Array, persistence: Float64Array, minGap
   const infected = bigEnough && mean[suspect] >= minPersistence && mean[suspect] - mean[1 - suspect] >= minGap;
   return { suspect, share: cnt[suspect] / groups.length, persistence: [mean[suspect], mean[1 - suspect]], infected };
 }
+
+/** How clearly a split's suspect group persists more than the rest; any infected verdict outranks any clean one. */
+export function splitStrength(v: { persistence: [number, number]; infected: boolean }): number {
+  return v.persistence[0] - v.persistence[1] + (v.infected ? 1 : 0);
+}

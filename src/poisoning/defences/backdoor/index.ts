@@ -1,4 +1,4 @@
-export { spectralSignatures } from './spectral.js';
+export { spectralSignatures, type SpectralOptions } from './spectral.js';
 export { activationClustering } from './activation-clustering.js';
 export { StripDetector, type StripOptions, type StripResult } from './strip.js';
 export { neuralCleanse, type NeuralCleanseOptions, type NeuralCleanseResult, type ReversedTrigger } from './neural-cleanse.js';
