@@ -26,7 +26,7 @@ test('bulwark audit --fail-on gates on failed findings; the config moves the thr
   assert.match(accuracy.remedies[0].command, /^bulwark train /);
   // What was not asked for is listed, not dropped.
   const skipped = out.sections.filter((s: { status: string }) => s.status === 'skipped').map((s: { id: string }) => s.id);
-  assert.deepEqual(skipped, ['evasion', 'evasion-api', 'poisoning', 'privacy', 'extraction']);
+  assert.deepEqual(skipped, ['evasion', 'evasion-api', 'poisoning', 'privacy', 'extraction', 'serving']);
   const sarif = JSON.parse(readFileSync(path.join(rep, 'report.sarif'), 'utf8'));
   assert.ok(sarif.runs[0].results.some((x: { ruleId: string; level: string }) => x.ruleId === 'model.test-accuracy' && ['warning', 'error'].includes(x.level)));
   const junit = readFileSync(path.join(rep, 'report.junit.xml'), 'utf8');

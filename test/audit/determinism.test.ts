@@ -38,6 +38,7 @@ test('the quick audit of the built-in example: every section accounted for, the 
       ['poisoning', 'ran'],
       ['privacy', 'ran'],
       ['extraction', 'ran'],
+      ['serving', 'ran'],
     ],
   );
   for (const s of report.sections) {

@@ -40,7 +40,7 @@ test('the evasion audit section: robust accuracy against ε, examples, Square, s
       assert.ok(pgdSeries.points[i][1] <= fgsmSeries.points[i][1] + 0.02, 'PGD is at least as strong as FGSM');
     }
     assert.equal(robust.value, pgdSeries.points[3][1]);
-    assert.ok(robust.evidence.some((e) => /bulwark train --model mlp --adversarial pgd --eps 0\.1/.test(e)), 'says how to get the hardened model');
+    assert.ok(robust.evidence.some((e) => /bulwark train --model mlp --adversarial (pgd|fgsm-rs) --eps 0\.1/.test(e)), 'says how to get the hardened model');
 
     const imgs = images.chart as Extract<typeof images.chart, { kind: 'images' }>;
     assert.equal(imgs!.images.length % 3, 0);
