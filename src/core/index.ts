@@ -8,3 +8,4 @@ export * from './finding.js';
 export * from './atomic.js';
 export * from './version.js';
 export * from './png.js';
+export * from './special.js';

@@ -1,5 +1,5 @@
 import { BulwarkError } from '../core/index.js';
-import { normalQuantile, normalSf } from './special.js';
+import { normalQuantile, normalSf } from '../core/index.js';
 
 export interface ShapiroWilkResult {
   /** The W statistic: near 1 for normal data, smaller the less normal. */

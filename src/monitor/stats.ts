@@ -1,5 +1,5 @@
 import { BulwarkError } from '../core/index.js';
-import { chiSquareSf } from './special.js';
+import { chi2Sf as chiSquareSf } from '../core/index.js';
 
 export interface TestResult {
   statistic: number;

@@ -1,34 +1,11 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { SqliteGatewayStore } from '../../src/gateway/index.js';
 import { entryPayload, iterateEntries, openSqliteLedger, verifyLedger } from '../../src/provenance/index.js';
-import { BIN } from '../cli/helpers.js';
-import { call, firstRows, inferBody, removeDir, tempDir, trainDigitsModel } from './helpers.js';
+import { call, firstRows, inferBody, removeDir, tempDir, trainDigitsModel, serveProcess, type ServeProcess } from './helpers.js';
 
-interface Server {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<number | null>;
-}
-
-function serve(args: string[]): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', ...args, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    let out = '';
-    let err = '';
-    child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
-    child.stdout?.on('data', (c: Buffer) => {
-      out += c.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve({ child, url: (JSON.parse(out.slice(0, nl)) as { url: string }).url, exited });
-    });
-    void exited.then((code) => reject(new Error(`bulwark serve exited ${code} before listening: ${err}`)));
-  });
-}
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -39,7 +16,7 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
  */
 test('kill -9 mid-load: every 2xx answer is in the audit log, the chain verifies, the server restarts', { timeout: 90_000 }, async () => {
   const dir = tempDir('gw-durable');
-  const servers: Server[] = [];
+  const servers: ServeProcess[] = [];
   after(async () => {
     for (const s of servers) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
     await Promise.all(servers.map((s) => s.exited));
@@ -52,7 +29,7 @@ test('kill -9 mid-load: every 2xx answer is in the audit log, the chain verifies
   const key = (await store.createKey({ name: 'load', scopes: ['infer'], tier: 'default' })).key;
   await store.close();
   const args = ['--model', modelDir, '--name', 'digits', '--allow-unsigned', '--store', storeFile];
-  const victim = await serve(args);
+  const victim = await serveProcess(args);
   servers.push(victim);
 
   const rows = firstRows(testSet.x, 50);
@@ -102,7 +79,7 @@ test('kill -9 mid-load: every 2xx answer is in the audit log, the chain verifies
   assert.equal(missing.length, 0, `${missing.length} of ${answered.length} answers that got 200 are not in the audit log`);
 
   // The killed server's files are usable as they are.
-  const again = await serve(args);
+  const again = await serveProcess(args);
   servers.push(again);
   const r = await call(`${again.url}/v2/models/digits/infer`, { key, body: inferBody(firstRows(testSet.x, 1), { id: 'after-restart' }) });
   assert.equal(r.status, 200, r.text);

@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,7 @@ import type { Samples } from '../../src/core/index.js';
 import { loadDigitsSplit } from '../../src/data/index.js';
 import { initTfjs, saveTfjsModel } from '../../src/engines/index.js';
 import { createZooModel } from '../../src/zoo/index.js';
+import { BIN } from '../cli/helpers.js';
 
 export const REDIS_URL = process.env.BULWARK_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const POSTGRES_URL = process.env.BULWARK_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -112,4 +114,27 @@ export async function redisDeletePrefix(prefix: string): Promise<void> {
   } finally {
     r.disconnect();
   }
+}
+
+export interface ServeProcess {
+  child: ChildProcess;
+  url: string;
+  exited: Promise<number | null>;
+}
+
+/** Starts `bulwark serve` in a child process and waits for the line that gives its address. */
+export function serveProcess(args: string[]): Promise<ServeProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'serve', ...args, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    let out = '';
+    let err = '';
+    child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) resolve({ child, url: (JSON.parse(out.slice(0, nl)) as { url: string }).url, exited });
+    });
+    void exited.then((code) => reject(new Error(`bulwark serve exited ${code} before listening: ${err}`)));
+  });
 }

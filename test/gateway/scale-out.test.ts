@@ -1,47 +1,24 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PostgresGatewayStore } from '../../src/gateway/index.js';
 import { entryPayload, iterateEntries, openPostgresLedger, verifyLedger } from '../../src/provenance/index.js';
-import { BIN, bulwark } from '../cli/helpers.js';
-import { POSTGRES_URL, REDIS_URL, call, firstRows, inferBody, pgExec, probePostgres, probeRedis, redisDeletePrefix, removeDir, tempDir, trainDigitsModel } from './helpers.js';
+import { bulwark } from '../cli/helpers.js';
+import { POSTGRES_URL, REDIS_URL, call, firstRows, inferBody, pgExec, probePostgres, probeRedis, redisDeletePrefix, removeDir, tempDir, trainDigitsModel, serveProcess, type ServeProcess } from './helpers.js';
 
 const redisDown = await probeRedis();
 const pgDown = await probePostgres();
 const why = redisDown ? `Redis not reachable at ${REDIS_URL}: ${redisDown}` : pgDown ? `PostgreSQL not reachable at ${POSTGRES_URL}: ${pgDown}` : null;
 
-interface Server {
-  child: ChildProcess;
-  url: string;
-  exited: Promise<number | null>;
-}
-
-/** Starts `bulwark serve` in a child process and waits for the line that gives its address. */
-function serve(args: string[]): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', ...args, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    let out = '';
-    let err = '';
-    child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
-    child.stdout?.on('data', (c: Buffer) => {
-      out += c.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve({ child, url: (JSON.parse(out.slice(0, nl)) as { url: string }).url, exited });
-    });
-    void exited.then((code) => reject(new Error(`bulwark serve exited ${code} before listening: ${err}`)));
-  });
-}
 
 test('two gateway processes on one Redis and one PostgreSQL: one limit, one budget, one revocation, one log', { timeout: 60_000 }, async (t) => {
   if (why) return t.skip(why);
   const dir = tempDir('gw-scale');
   const schema = `bulwark_gw_scale_${process.pid}_${randomBytes(4).toString('hex')}`;
   const prefix = `bulwark-test-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const servers: Server[] = [];
+  const servers: ServeProcess[] = [];
   after(async () => {
     for (const s of servers) if (s.child.exitCode === null) s.child.kill('SIGKILL');
     await Promise.all(servers.map((s) => s.exited));
@@ -71,7 +48,7 @@ test('two gateway processes on one Redis and one PostgreSQL: one limit, one budg
   const budgetKey = (await direct.createKey({ name: 'budget', scopes: ['infer'], tier: 'budget' })).key;
   await direct.close();
   const args = ['--model', modelDir, '--model', modelDir, '--name', 'digits', '--allow-unsigned', '--policy', policyFile, ...storeArgs, '--redis', REDIS_URL, '--redis-prefix', prefix];
-  servers.push(...(await Promise.all([serve(args), serve(args)])));
+  servers.push(...(await Promise.all([serveProcess(args), serveProcess(args)])));
   const [a, b] = servers;
   const one = inferBody(firstRows(testSet.x, 1));
   let answered = 0;

@@ -5,71 +5,17 @@
  * SciPy in the tests. Written here rather than imported: no small, maintained npm package
  * offers an inverse incomplete beta accurate in the far tails these bounds live in.
  */
-
-const LANCZOS = [
-  0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
-  -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
-];
-
-/** ln Γ(x) for x > 0 (Lanczos, g = 7; relative error ~1e-15). */
-export function logGamma(x: number): number {
-  if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);
-  const z = x - 1;
-  let a = LANCZOS[0];
-  const t = z + 7.5;
-  for (let i = 1; i < 9; i++) a += LANCZOS[i] / (z + i);
-  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
-}
+import { gammaP, gammaQ, logGamma } from '../../core/index.js';
 
 const EPS = 1e-16;
 const TINY = 1e-300;
-
-/** Lower regularised incomplete gamma P(a, x) and its complement Q(a, x). */
-function gammaPQ(a: number, x: number): { p: number; q: number } {
-  if (x <= 0) return { p: 0, q: 1 };
-  const lnPre = a * Math.log(x) - x - logGamma(a);
-  if (x < a + 1) {
-    // Series.
-    let ap = a;
-    let sum = 1 / a;
-    let del = sum;
-    for (let n = 0; n < 10000; n++) {
-      ap += 1;
-      del *= x / ap;
-      sum += del;
-      if (Math.abs(del) < Math.abs(sum) * EPS) break;
-    }
-    const p = sum * Math.exp(lnPre);
-    return { p, q: 1 - p };
-  }
-  // Continued fraction (modified Lentz).
-  let b = x + 1 - a;
-  let c = 1 / TINY;
-  let d = 1 / b;
-  let h = d;
-  for (let i = 1; i < 10000; i++) {
-    const an = -i * (i - a);
-    b += 2;
-    d = an * d + b;
-    if (Math.abs(d) < TINY) d = TINY;
-    c = b + an / c;
-    if (Math.abs(c) < TINY) c = TINY;
-    d = 1 / d;
-    const del = d * c;
-    h *= del;
-    if (Math.abs(del - 1) < EPS) break;
-  }
-  const q = Math.exp(lnPre) * h;
-  return { p: 1 - q, q };
-}
 
 /** Standard normal CDF Φ(x), accurate in both tails. */
 export function normCdf(x: number): number {
   if (Number.isNaN(x)) return NaN;
   if (x === Infinity) return 1;
   if (x === -Infinity) return 0;
-  const { p, q } = gammaPQ(0.5, (x * x) / 2);
-  return x >= 0 ? 0.5 + 0.5 * p : 0.5 * q;
+  return x >= 0 ? 0.5 + 0.5 * gammaP(0.5, (x * x) / 2) : 0.5 * gammaQ(0.5, (x * x) / 2);
 }
 
 /** Standard normal quantile Φ⁻¹(p). */

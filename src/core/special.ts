@@ -1,10 +1,14 @@
-/** Special functions the tests need: normal distribution, log-gamma, regularized incomplete gamma. */
+/**
+ * Special functions several areas need (χ² tails for outlier cut-offs and drift tests, the
+ * normal distribution for Shapiro–Wilk): one implementation, checked against SciPy in the tests.
+ */
 
 const LANCZOS = [
   0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
   -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
 ];
 
+/** ln Γ(x), Lanczos approximation (g = 7), accurate to ~1e-15. */
 export function logGamma(x: number): number {
   if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);
   const z = x - 1;
@@ -14,25 +18,20 @@ export function logGamma(x: number): number {
   return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
 }
 
-/** Regularized upper incomplete gamma Q(a, x) = Γ(a, x) / Γ(a). */
-export function gammaQ(a: number, x: number): number {
-  if (x <= 0) return 1;
-  if (!Number.isFinite(x)) return 0;
-  const lead = -x + a * Math.log(x) - logGamma(a);
-  if (x < a + 1) {
-    // Series for P, which converges fast below a + 1.
-    let ap = a;
-    let sum = 1 / a;
-    let del = sum;
-    for (let n = 0; n < 10000; n++) {
-      ap += 1;
-      del *= x / ap;
-      sum += del;
-      if (Math.abs(del) < Math.abs(sum) * 1e-16) break;
-    }
-    return 1 - sum * Math.exp(lead);
+/** P(a, x) by its series, which converges fast below a + 1. */
+function gammaPSeries(a: number, x: number, lead: number): number {
+  let sum = 1 / a;
+  let term = sum;
+  for (let n = 1; n < 10000; n++) {
+    term *= x / (a + n);
+    sum += term;
+    if (Math.abs(term) < Math.abs(sum) * 1e-16) break;
   }
-  // Continued fraction for Q (modified Lentz).
+  return sum * Math.exp(lead);
+}
+
+/** Q(a, x) by its continued fraction (modified Lentz), for x ≥ a + 1: tails far below 1e-16 keep their value. */
+function gammaQFraction(a: number, x: number, lead: number): number {
   const tiny = 1e-300;
   let b = x + 1 - a;
   let c = 1 / tiny;
@@ -53,9 +52,55 @@ export function gammaQ(a: number, x: number): number {
   return Math.exp(lead) * h;
 }
 
-/** Upper tail of the chi-square distribution with `df` degrees of freedom. */
-export function chiSquareSf(x: number, df: number): number {
-  return gammaQ(df / 2, x / 2);
+/** Regularized lower incomplete gamma P(a, x). */
+export function gammaP(a: number, x: number): number {
+  if (x <= 0) return 0;
+  if (!Number.isFinite(x)) return 1;
+  const lead = a * Math.log(x) - x - logGamma(a);
+  return x < a + 1 ? Math.min(1, gammaPSeries(a, x, lead)) : Math.max(0, 1 - gammaQFraction(a, x, lead));
+}
+
+/** Regularized upper incomplete gamma Q(a, x) = 1 − P(a, x), computed directly in its tail. */
+export function gammaQ(a: number, x: number): number {
+  if (x <= 0) return 1;
+  if (!Number.isFinite(x)) return 0;
+  const lead = a * Math.log(x) - x - logGamma(a);
+  return x < a + 1 ? Math.max(0, 1 - gammaPSeries(a, x, lead)) : Math.min(1, gammaQFraction(a, x, lead));
+}
+
+/** Upper tail P(χ²_k > x). */
+export function chi2Sf(x: number, k: number): number {
+  return gammaQ(k / 2, x / 2);
+}
+
+export function chi2Cdf(x: number, k: number): number {
+  return gammaP(k / 2, x / 2);
+}
+
+/** Bisection for the x where `below(x)` turns false, to ~1e-13 relative. */
+function bisectUp(k: number, below: (x: number) => boolean): number {
+  let lo = 0;
+  let hi = Math.max(1, k);
+  while (below(hi)) hi *= 2;
+  for (let i = 0; i < 200; i++) {
+    const mid = 0.5 * (lo + hi);
+    if (below(mid)) lo = mid;
+    else hi = mid;
+    if (hi - lo <= 1e-13 * hi) break;
+  }
+  return 0.5 * (lo + hi);
+}
+
+/** The x with P(χ²_k > x) = p, for tails as small as 1e-300. */
+export function chi2Isf(p: number, k: number): number {
+  if (!(p > 0 && p < 1)) throw new RangeError(`chi2Isf: p must be in (0, 1), got ${p}`);
+  return bisectUp(k, (x) => chi2Sf(x, k) > p);
+}
+
+/** The p-quantile of χ² with k degrees of freedom. */
+export function chi2Quantile(p: number, k: number): number {
+  if (!(p > 0 && p < 1)) throw new RangeError(`chi2Quantile: p must be in (0, 1), got ${p}`);
+  return bisectUp(k, (x) => chi2Cdf(x, k) < p);
 }
 
 /** erfc through Q(1/2, x²), accurate to ~1e-15 relative in both tails. */
