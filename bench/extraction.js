@@ -205,17 +205,25 @@ try {
       results.labelsJacobian = j.r;
       figure('fidelity_10k_labels_jacobian_unwatched', round(j.r.fidelity), null, describe(j));
     });
-    // Label-only, and the example's PRADA rule answering with a suspension instead of a degrade
-    // (a label-only key has nothing left to degrade).
-    const suspending = { ...exampleMonitoring, extraction: exampleMonitoring.extraction.map((e) => (e.detector === 'prada' ? { ...e, respond: ['alert', 'suspend'] } : e)) };
-    await withGateway('suspend', modelDir, suspending, async (gw, url) => {
-      const s = await steal(gw, url, 'labels', 'jacobian');
-      const flags = await flaggedKeys(gw, 'extraction/prada');
-      const extra = { ...describe(s), flagged: flags.get(s.keyId) ?? null, refusal: s.r.refusal ?? null, attacker: 'Jacobian augmentation (150 natural seeds, λ = 0.1), labels only' };
-      const full = results.full?.fidelity;
-      figure('fidelity_10k_labels_with_detector_response', round(s.r.fidelity), full === undefined ? null : `<=${round(full - 0.2)}`, extra);
-      if (full !== undefined) figure('fidelity_drop_full_minus_labels_with_response', round(full - s.r.fidelity), '>=0.2');
-    });
+    // Label-only, and the example's PRADA rule answering with a suspension, then with misinformation,
+    // instead of a degrade (a label-only key has nothing left to degrade). A suspended thief keeps
+    // what it learnt before the flag; a misinformed one goes on learning the runner-up class.
+    const full = results.full?.fidelity;
+    const drops = {};
+    for (const response of ['suspend', 'misinform']) {
+      const responding = { ...exampleMonitoring, extraction: exampleMonitoring.extraction.map((e) => (e.detector === 'prada' ? { ...e, respond: ['alert', response] } : e)) };
+      await withGateway(response, modelDir, responding, async (gw, url) => {
+        const s = await steal(gw, url, 'labels', 'jacobian');
+        const flags = await flaggedKeys(gw, 'extraction/prada');
+        const extra = { ...describe(s), response, flagged: flags.get(s.keyId) ?? null, refusal: s.r.refusal ?? null, attacker: 'Jacobian augmentation (150 natural seeds, λ = 0.1), labels only' };
+        figure(`fidelity_10k_labels_with_${response}`, round(s.r.fidelity), null, extra);
+        if (full !== undefined) drops[response] = round(full - s.r.fidelity);
+      });
+    }
+    if (full !== undefined) {
+      const best = drops.misinform >= drops.suspend ? 'misinform' : 'suspend';
+      figure('fidelity_drop_full_minus_labels_with_response', drops[best], '>=0.2', { response: best, drops, full: round(full) });
+    }
   }
 
   // ------------------------------------------------------------------ detection, example defaults

@@ -50,7 +50,7 @@ async function withStore<T>(flags: StoreFlags, f: (s: GatewayStore) => Promise<T
 
 function restrictionText(r: KeyRestriction | null): string {
   if (!r) return '';
-  const what = [r.suspended ? 'SUSPENDED' : '', r.labelOnly ? 'label-only' : '', r.throttle ? `throttled to ${r.throttle.requests}/${r.throttle.perSeconds}s` : ''].filter(Boolean).join(', ');
+  const what = [r.suspended ? 'SUSPENDED' : '', r.labelOnly ? 'label-only' : '', r.misinform ? 'MISINFORMED' : '', r.throttle ? `throttled to ${r.throttle.requests}/${r.throttle.perSeconds}s` : ''].filter(Boolean).join(', ');
   return `\n    ${what} by ${r.by} since ${r.since}: ${r.reason}`;
 }
 

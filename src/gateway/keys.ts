@@ -15,7 +15,7 @@ export interface ApiKeyRecord {
   revokedAt: string | null;
   /** hex SHA-256 of the whole key string. */
   hash: string;
-  /** What the gateway's monitoring did to this key (degrade, throttle, suspend); null when nothing. */
+  /** What the gateway's monitoring did to this key (degrade, misinform, throttle, suspend); null when nothing. */
   restriction: KeyRestriction | null;
 }
 
@@ -27,6 +27,12 @@ export interface ApiKeyRecord {
 export interface KeyRestriction {
   /** Answers carry the top label only (one-hot), whatever the tier's output policy. */
   labelOnly?: boolean;
+  /**
+   * Answers are quietly wrong: the top two classes trade places before the tier's output policy,
+   * and nothing in the answer says so (the audit log does). For thieves: what they learn from
+   * here on is the runner-up class.
+   */
+  misinform?: boolean;
   /** A rate limit below the tier's, applied on top of it. */
   throttle?: { requests: number; perSeconds: number };
   /** Every model and inference route answers 403. */

@@ -7,6 +7,7 @@ export {
   roundRow,
   topKRow,
   labelRow,
+  misinformRow,
   gaussianRow,
   reverseSigmoidRow,
   OUTPUT_POLICY_KINDS,

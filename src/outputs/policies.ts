@@ -222,6 +222,22 @@ export function labelRow(r: Float32Array): void {
   r[top] = 1;
 }
 
+/**
+ * Misinformation for a key caught stealing the model (the PRADA paper's "deceptive answers";
+ * Kariyappa & Qureshi's adaptive misinformation): the top two classes trade places. The answer
+ * keeps its shape and its confidence profile, and the same input always gets the same wrong
+ * answer, so the thief cannot tell; what it learns from here on is the runner-up class.
+ */
+export function misinformRow(r: Float32Array): void {
+  if (r.length < 2) return;
+  const first = argmax(r);
+  let second = first === 0 ? 1 : 0;
+  for (let j = 0; j < r.length; j++) if (j !== first && r[j] > r[second]) second = j;
+  const top = r[first];
+  r[first] = r[second];
+  r[second] = top;
+}
+
 export function gaussianRow(r: Float32Array, sigma: number, draw: NormalSource): void {
   for (let j = 0; j < r.length; j++) r[j] += sigma * draw();
   const top = argmax(r);

@@ -106,6 +106,32 @@ test('a good key gets the answer its tier\'s output policy allows', async () => 
   assert.deepEqual((meta.body.parameters as Record<string, unknown>).input_range, [0, 1]);
 });
 
+test('a key the monitoring misinforms gets the runner-up class, is not told, and the log says so', async () => {
+  const made = await gw.store.createKey({ name: 'thief', scopes: ['infer'], tier: 'labels' });
+  await gw.store.restrictKey(made.record.id, { misinform: true, by: 'extraction/prada', reason: 'test', since: new Date().toISOString() });
+  const x = firstRows(testSet.x, 20);
+  const p = await model.predict(x);
+  const a = await ok(made.key, inferBody(x));
+  assert.equal((a.body.parameters as Record<string, unknown>).output_policy, 'label', 'the answer looks like any label-only answer');
+  const got = data(a);
+  for (let i = 0; i < 20; i++) {
+    const row = Array.from(p.data.subarray(i * 10, i * 10 + 10));
+    const order = row.map((v, j) => [v, j]).sort((u, v) => v[0] - u[0]).map(([, j]) => j);
+    assert.equal(got.slice(i * 10, i * 10 + 10).indexOf(1), order[1], `row ${i}: the runner-up class, not ${order[0]}`);
+  }
+  // The same input gets the same wrong answer: nothing to average away.
+  assert.deepEqual(data(await ok(made.key, inferBody(x))), got);
+  const ledger = await openSqliteLedger(ledgerFile, { readonly: true });
+  const mine = [];
+  for await (const e of iterateEntries(ledger)) {
+    const q = entryPayload(e);
+    if (e.kind === AUDIT_KIND && q.key === made.record.id) mine.push(q);
+  }
+  await ledger.close();
+  assert.equal(mine.length, 2);
+  assert.ok(mine.every((q) => q.misinformed === true && q.status === 200), JSON.stringify(mine[0]));
+});
+
 test('an attack-side connectHttpModel with a key sees the policy-shaped model', async () => {
   const remote = await connectHttpModel(`${base}/v2/models/digits`, { apiKey: basicKey });
   const x = firstRows(testSet.x, 20);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { BulwarkError } from '../../src/core/errors.js';
 import { hasCapability, type Predictor } from '../../src/core/model.js';
 import type { Samples } from '../../src/core/samples.js';
-import { applyOutputPolicy, checkOutputPolicy, cryptoNormal, withOutputPolicy, type OutputPolicy } from '../../src/outputs/index.js';
+import { applyOutputPolicy, checkOutputPolicy, cryptoNormal, misinformRow, withOutputPolicy, type OutputPolicy } from '../../src/outputs/index.js';
 
 function rows(...r: number[][]): Samples {
   return { data: Float32Array.from(r.flat()), shape: [r.length, r[0].length] };
@@ -149,4 +149,16 @@ test('withOutputPolicy wraps a model: predict only, policies applied in order', 
   assert.notDeepEqual(a1, a2);
   assert.deepEqual(Array.from((await b.predict(x)).data), a1);
   assert.throws(() => withOutputPolicy(base, []), /at least one policy/);
+});
+
+test('misinformRow swaps the top two classes and keeps the rest', () => {
+  const r = new Float32Array([0.1, 0.6, 0.05, 0.25]);
+  misinformRow(r);
+  assert.deepEqual(Array.from(r), Array.from(new Float32Array([0.1, 0.25, 0.05, 0.6])));
+  const onehot = new Float32Array([0, 0, 1]);
+  misinformRow(onehot);
+  assert.deepEqual(Array.from(onehot), [1, 0, 0], 'a one-hot row moves its 1 to the lowest other class');
+  const one = new Float32Array([1]);
+  misinformRow(one);
+  assert.deepEqual(Array.from(one), [1], 'a single class has nothing to swap with');
 });

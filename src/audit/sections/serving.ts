@@ -200,7 +200,7 @@ interface DefendedRun {
   j: ExtractionResult;
   thiefAlert: Alert | undefined;
   naturalAlert: Alert | undefined;
-  restriction: { suspended?: boolean; labelOnly?: boolean; throttle?: unknown } | null;
+  restriction: { suspended?: boolean; labelOnly?: boolean; misinform?: boolean; throttle?: unknown } | null;
 }
 
 const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
@@ -259,7 +259,7 @@ function findings(ctx: AuditContext, s: Sizes, open: ExtractionResult, d: Defend
 
   const after = flaggedAfter(d.thiefAlert);
   const r = d.restriction;
-  const applied = r?.suspended ? 'suspended' : r?.labelOnly ? 'degraded to labels only' : r?.throttle ? 'throttled' : null;
+  const applied = r?.suspended ? 'suspended' : r?.misinform ? 'answered with misinformation' : r?.labelOnly ? 'degraded to labels only' : r?.throttle ? 'throttled' : null;
   const j = d.j;
   const detected: Finding = {
     area: 'extraction',

@@ -35,6 +35,7 @@ export function auditRecord(request: FastifyRequest, reply: FastifyReply, payloa
     modelSha256: s.model?.sha256 ?? null,
     samples: s.samples ? s.samples.shape[0] : null,
     policy: s.policy ?? null,
+    ...(s.misinformed ? { misinformed: true } : {}),
     status: reply.statusCode,
     decision: s.outcome ?? (reply.statusCode < 400 ? 'ok' : 'error'),
     ...(s.error !== undefined ? { error: s.error.slice(0, 300) } : {}),

@@ -34,8 +34,10 @@ export interface RequestState {
   output?: Samples;
   /** Set by the policy plugin: turns the model's probabilities into what this key may see. */
   shapeOutput?: (probabilities: Samples) => Samples;
-  /** The output policy applied, described. */
+  /** The output policy applied, described (told to the client). */
   policy?: string;
+  /** The answer was deliberately wrong (the key's 'misinform' restriction); never told to the client. */
+  misinformed?: boolean;
   outcome?: Outcome;
   /** The error message sent back, when not 2xx. */
   error?: string;

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { outputShaper, type OutputShaper } from '../../outputs/index.js';
+import { misinformRow, outputShaper, type OutputShaper } from '../../outputs/index.js';
+import type { Samples } from '../../core/index.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayPolicy } from '../policy-file.js';
 import { shared } from './context.js';
@@ -9,6 +10,14 @@ declare module 'fastify' {
     /** The output policy of a tier (its noise streams live as long as the server). */
     outputPolicy(tier: string): OutputShaper;
   }
+}
+
+/** The probabilities with each row's top two classes swapped (a copy). */
+function misinform(p: Samples): Samples {
+  const out = new Float32Array(p.data);
+  const k = p.shape[1];
+  for (let i = 0; i < out.length; i += k) misinformRow(out.subarray(i, i + k));
+  return { data: out, shape: p.shape };
 }
 
 export interface PolicyOptions extends Record<string, unknown> {
@@ -42,6 +51,8 @@ export const policyPlugin = shared('bulwark-policy', async (app: FastifyInstance
     const degraded = s.key?.restriction?.labelOnly === true;
     const shaper = degraded ? labelOnly : tierShaper;
     s.policy = degraded ? `${labelOnly.description} (degraded by monitoring: ${s.key?.restriction?.by})` : shaper.description;
-    s.shapeOutput = (p) => shaper.apply(p);
+    // A misinformed key is told nothing (s.policy stays its tier's); the audit log records it.
+    s.misinformed = s.key?.restriction?.misinform === true;
+    s.shapeOutput = s.misinformed ? (p) => shaper.apply(misinform(p)) : (p) => shaper.apply(p);
   });
 });

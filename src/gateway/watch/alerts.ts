@@ -1,9 +1,9 @@
 /** What the monitoring can do when a rule fires, in the policy file's words. */
-export const RESPONSE_ACTIONS = ['alert', 'webhook', 'degrade', 'throttle', 'suspend'] as const;
+export const RESPONSE_ACTIONS = ['alert', 'webhook', 'degrade', 'misinform', 'throttle', 'suspend'] as const;
 export type ResponseAction = (typeof RESPONSE_ACTIONS)[number];
 
 /** Responses that change what a key gets: never allowed for model-wide rules such as drift. */
-export const KEY_ACTIONS: readonly ResponseAction[] = ['degrade', 'throttle', 'suspend'];
+export const KEY_ACTIONS: readonly ResponseAction[] = ['degrade', 'misinform', 'throttle', 'suspend'];
 
 export interface AlertDraft {
   /** ISO time the rule fired. */

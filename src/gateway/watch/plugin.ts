@@ -77,7 +77,7 @@ const ruleId = (rule: string, detector: string) => `${rule}/${detector}`;
 /**
  * Watches every answered inference: its rows and the model's own probabilities go to the
  * detectors after the answer is sent, batched across requests, in a thread of their own. A
- * key's next request waits for its previous rows to have been seen, so a response (degrade,
+ * key's next request waits for its previous rows to have been seen, so a response (degrade, misinform,
  * throttle, suspend) holds from that request on; responses are stored with the key, where
  * every replica reads them.
  */

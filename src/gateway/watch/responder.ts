@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { EntryDraft, JsonValue, LedgerStore } from '../../provenance/index.js';
 import type { KeyRestriction } from '../keys.js';
 import type { GatewayStore } from '../store/types.js';
-import type { Alert, AlertDraft, ResponseAction } from './alerts.js';
+import { KEY_ACTIONS, type Alert, type AlertDraft, type ResponseAction } from './alerts.js';
 import type { WebhookSender } from './webhook.js';
 
 export const ALERT_KIND = 'gateway.alert';
@@ -106,7 +106,7 @@ export class Responder {
     const patch = restrictionFor(event, actions, this.opts.throttle, at);
     if (patch && event.key !== null) {
       const record = await store.restrictKey(event.key, patch);
-      for (const action of actions.filter((a) => a === 'degrade' || a === 'throttle' || a === 'suspend')) {
+      for (const action of actions.filter((a) => KEY_ACTIONS.includes(a))) {
         entries.push({
           kind: RESPONSE_KIND,
           actor: 'bulwark-gateway',
@@ -157,11 +157,13 @@ function alertPayload(a: Alert | AlertDraft): { [k: string]: JsonValue } {
 
 export function restrictionFor(event: AlertEvent, actions: readonly ResponseAction[], throttle: { requests: number; perSeconds: number }, at: string): KeyRestriction | null {
   const degrade = actions.includes('degrade');
+  const misinform = actions.includes('misinform');
   const slow = actions.includes('throttle');
   const suspend = actions.includes('suspend');
-  if (!degrade && !slow && !suspend) return null;
+  if (!degrade && !misinform && !slow && !suspend) return null;
   return {
     ...(degrade ? { labelOnly: true } : {}),
+    ...(misinform ? { misinform: true } : {}),
     ...(slow ? { throttle: { ...throttle } } : {}),
     ...(suspend ? { suspended: true } : {}),
     by: `${event.rule}/${event.detector}`,
