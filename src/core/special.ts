@@ -1,6 +1,7 @@
 /**
  * Special functions several areas need (χ² tails for outlier cut-offs and drift tests, the
- * normal distribution for Shapiro–Wilk): one implementation, checked against SciPy in the tests.
+ * normal distribution for Shapiro–Wilk and the privacy accountants, log-space sums): one
+ * implementation, checked against SciPy in the tests.
  */
 
 const LANCZOS = [
@@ -103,10 +104,72 @@ export function chi2Quantile(p: number, k: number): number {
   return bisectUp(k, (x) => chi2Cdf(x, k) < p);
 }
 
-/** erfc through Q(1/2, x²), accurate to ~1e-15 relative in both tails. */
+/*
+ * The error function to full double precision far into the tails (the privacy accountants need
+ * it: an accountant that rounds a 1e-12 tail probability to zero under-reports ε).
+ */
+const SQRT_PI = Math.sqrt(Math.PI);
+
+/** erf by its Taylor series: accurate to a few ulps below SPLIT. */
+function erfSeries(x: number): number {
+  const x2 = x * x;
+  let term = x;
+  let sum = x;
+  for (let n = 1; n < 200; n++) {
+    term *= -x2 / n;
+    const add = term / (2 * n + 1);
+    sum += add;
+    if (Math.abs(add) < 1e-17 * Math.abs(sum)) break;
+  }
+  return (2 / SQRT_PI) * sum;
+}
+
+/**
+ * exp(x²)·erfc(x) from SPLIT up, by the continued fraction
+ * erfc(x) = e^{-x²}/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + …)))), evaluated with Lentz's method.
+ */
+function erfcxFraction(x: number): number {
+  const tiny = 1e-300;
+  let f = x;
+  let c = x;
+  let d = 0;
+  for (let n = 1; n < 500; n++) {
+    const a = n / 2;
+    d = x + a * d;
+    d = Math.abs(d) < tiny ? tiny : d;
+    c = x + a / c;
+    c = Math.abs(c) < tiny ? tiny : c;
+    d = 1 / d;
+    const delta = c * d;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  return 1 / (SQRT_PI * f);
+}
+
+const SPLIT = 1.5;
+
+/** The scaled complementary error function exp(x²)·erfc(x), for x ≥ 0 (no overflow). */
+export function erfcx(x: number): number {
+  if (Number.isNaN(x)) return NaN;
+  if (x < 0) return 2 * Math.exp(x * x) - erfcx(-x);
+  if (x < SPLIT) return Math.exp(x * x) * (1 - erfSeries(x));
+  if (x > 1e8) return 1 / (SQRT_PI * x);
+  return erfcxFraction(x);
+}
+
 export function erfc(x: number): number {
+  if (Number.isNaN(x)) return NaN;
   if (x < 0) return 2 - erfc(-x);
-  return gammaQ(0.5, x * x);
+  if (x < SPLIT) return 1 - erfSeries(x);
+  if (x > 27.3) return 0;
+  return Math.exp(-x * x) * erfcxFraction(x);
+}
+
+/** log(erfc(x)), finite for every finite x. */
+export function logErfc(x: number): number {
+  if (x < SPLIT) return Math.log(erfc(x));
+  return -x * x + Math.log(erfcx(x));
 }
 
 export function normalCdf(z: number): number {
@@ -115,6 +178,29 @@ export function normalCdf(z: number): number {
 
 export function normalSf(z: number): number {
   return 0.5 * erfc(z / Math.SQRT2);
+}
+
+/** log Φ(x), accurate far into the lower tail (scipy's log_ndtr). */
+export function logNormalCdf(x: number): number {
+  return Math.log(0.5) + logErfc(-x / Math.SQRT2);
+}
+
+/** log(e^a + e^b) without overflow. */
+export function logAdd(a: number, b: number): number {
+  const lo = Math.min(a, b);
+  const hi = Math.max(a, b);
+  if (lo === -Infinity) return hi;
+  return Math.log1p(Math.exp(lo - hi)) + hi;
+}
+
+/** log(e^a − e^b) for a ≥ b. */
+export function logSub(a: number, b: number): number {
+  if (a < b) throw new RangeError('logSub: the result would be negative');
+  if (b === -Infinity) return a;
+  if (a === b) return -Infinity;
+  const d = a - b;
+  // expm1 overflows beyond ~709, where e^a − e^b is e^a to double precision anyway.
+  return d > 700 ? a : Math.log(Math.expm1(d)) + b;
 }
 
 const A = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];

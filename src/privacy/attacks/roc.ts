@@ -1,4 +1,4 @@
-import { BulwarkError } from '../../core/index.js';
+import { BulwarkError, logGamma } from '../../core/index.js';
 
 /**
  * How well membership scores separate members from non-members: the ROC curve, its area,
@@ -153,17 +153,6 @@ export function clopperPearsonUpper(k: number, n: number, alpha: number): number
     else hi = mid;
   }
   return hi;
-}
-
-function logGamma(x: number): number {
-  // Lanczos approximation (g = 7, n = 9), good to ~1e-15 for x > 0.
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
-  if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);
-  x -= 1;
-  let a = c[0];
-  const t = x + 7.5;
-  for (let i = 1; i < 9; i++) a += c[i] / (x + i);
-  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
 }
 
 /** I_x(a, b), the regularized incomplete beta function (continued fraction, Numerical Recipes §6.4). */

@@ -1,7 +1,7 @@
 import { BulwarkError } from '../../core/index.js';
 import { checkDelta } from './accountant.js';
 import { seededNoise, type NoiseSource } from './noise.js';
-import { logNormalCdf, normalCdf } from './special.js';
+import { logNormalCdf, normalCdf } from '../../core/special.js';
 
 /**
  * Mechanisms for releasing numbers (statistics, model outputs) with differential privacy.

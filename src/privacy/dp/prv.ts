@@ -1,7 +1,7 @@
 import { BulwarkError } from '../../core/index.js';
 import { fft } from './fft.js';
 import { rdpEpsilon, type MechanismStep } from './rdp.js';
-import { normalCdf, normalSf } from './special.js';
+import { normalCdf, normalSf } from '../../core/special.js';
 
 /**
  * The privacy random variable (PRV) accountant of Gopi, Lee and Wutschitz (2021), "Numerical

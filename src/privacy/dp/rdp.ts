@@ -1,4 +1,4 @@
-import { logAdd, logErfc, logSub } from './special.js';
+import { logAdd, logErfc, logSub } from '../../core/special.js';
 
 /**
  * Rényi-DP accounting for the Poisson-subsampled Gaussian mechanism (Mironov, Talwar and
