@@ -2,8 +2,9 @@
 // - fidelity (agreement with the target on the 2,000 held-out digits) of a 10,000-query surrogate
 //   stolen through keys whose tiers answer full probabilities, scores rounded to 1 decimal, labels
 //   only (natural queries: the attacker holds unlabelled digits), and labels only on a gateway whose
-//   PRADA rule suspends the key (Jacobian augmentation from 150 natural seeds: Papernot et al.'s
-//   attacker, who has few natural inputs and only labels — natural queries look benign to PRADA);
+//   PRADA rule suspends the key, then on one whose rule misinforms it (Jacobian augmentation from
+//   150 natural seeds: Papernot et al.'s attacker, who has few natural inputs and only labels —
+//   natural queries look benign to PRADA);
 // - detection with the monitoring section of examples/policy.yaml, unchanged: Jacobian clients
 //   flagged within 500 queries, 20 benign clients sending the test set in random order not flagged;
 // - the detection chain's cost at 500 requests/s: `bulwark serve` with and without that monitoring,
