@@ -16,6 +16,7 @@ interface TrainFlags extends AdversarialTrainFlags, DpTrainFlags {
   model: string;
   out?: string;
   epochs?: number;
+  dropout?: number;
   batchSize: number;
   learningRate: number;
   validationSplit: number;
@@ -35,6 +36,7 @@ export function trainCommands(program: Command): void {
       .addOption(new Option('--model <arch>', 'architecture').choices([...ZOO_ARCHITECTURES]).default('mlp'))
       .option('--out <dir>', 'directory to save the trained model in (TF.js format)')
       .option('--epochs <n>', 'training epochs (default: 20 for mlp/logistic, 12 for cnn)', parsePositiveInt)
+      .option('--dropout <rate>', 'dropout rate of the hidden layer, 0 to under 1 (default: 0.3 for mlp, 0.25 for cnn)', parseFraction)
       .option('--batch-size <n>', 'examples per step', parsePositiveInt, 128)
       .option('--learning-rate <x>', 'Adam learning rate', parsePositiveNumber, 1e-3)
       .option('--validation-split <f>', 'share held out for early stopping (0: none)', parseFraction, 0)
@@ -56,6 +58,7 @@ export function trainCommands(program: Command): void {
       seed: flags.seed,
       name: flags.out ?? arch,
       standardize: data.train.x.shape.length === 2 ? featureStats(data.train.x) : undefined,
+      dropout: flags.dropout,
     });
     try {
       const adversarial = adversarialFit(flags, model, data.train);
@@ -90,6 +93,7 @@ export function trainCommands(program: Command): void {
         testAccuracy,
         trainSeconds: fit.seconds,
         out: flags.out ?? null,
+        ...(flags.dropout !== undefined ? { dropout: flags.dropout } : {}),
         ...(adversarial ? { adversarial: adversarial.described } : {}),
         ...(dp ? dp.privacy : {}),
       };

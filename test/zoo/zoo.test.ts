@@ -62,3 +62,20 @@ test('the CNN maps digit-shaped input to 10 probabilities', async () => {
     model.dispose();
   }
 });
+
+test('the dropout rate can be set; out-of-range rates and dropout on logistic are refused', async () => {
+  await initTfjs();
+  const rate = (m: ReturnType<typeof createZooModel>) => (m.net.getLayer('dropout1').getConfig() as { rate: number }).rate;
+  const plain = createZooModel('mlp', { inputShape: [4], numClasses: 3 });
+  const none = createZooModel('mlp', { inputShape: [4], numClasses: 3, dropout: 0 });
+  const cnn = createZooModel('cnn', { inputShape: [28, 28, 1], numClasses: 10, dropout: 0.5 });
+  assert.deepEqual([rate(plain), rate(none), rate(cnn)], [0.3, 0, 0.5]);
+  for (const m of [plain, none, cnn]) m.dispose();
+  for (const [arch, dropout, re] of [
+    ['mlp', 1, /dropout must be a rate from 0 up to \(not including\) 1, not 1/],
+    ['mlp', -0.1, /not -0.1/],
+    ['logistic', 0.2, /logistic model has no hidden layer/],
+  ] as const) {
+    assert.throws(() => createZooModel(arch, { inputShape: [4], numClasses: 3, dropout }), (e: unknown) => e instanceof BulwarkError && e.code === 'E_USAGE' && re.test(e.message));
+  }
+});
