@@ -33,7 +33,7 @@ import {
 const BENCH = 'evasion';
 const SEED = 42;
 const EPS = 0.1;
-const TORCH_MISSING = 'python3-torch not installed (apt-get install python3-torch)';
+const TORCH_MISSING = 'python3-torch not installed (npm run bench:peers installs it)';
 const peerScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'peers', 'torch_evasion.py');
 const peerPython = process.env.BULWARK_PEER_PYTHON || '/usr/bin/python3';
 

@@ -16,7 +16,7 @@ const BENCH = 'train';
 const SEED = 42;
 const BATCH = 128;
 const LR = 1e-3;
-const TORCH_MISSING = 'python3-torch not installed (apt-get install python3-torch)';
+const TORCH_MISSING = 'python3-torch not installed (npm run bench:peers installs it)';
 const peerScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'peers', 'torch_mlp.py');
 // Debian's python3 has python3-torch; a pyenv python3 earlier on PATH usually does not.
 const peerPython = process.env.BULWARK_PEER_PYTHON || '/usr/bin/python3';
