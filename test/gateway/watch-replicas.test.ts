@@ -127,6 +127,42 @@ monitoring:
   }
 });
 
+test('a misinformed key keeps getting answers, quietly wrong from its next request, and the log says so', async () => {
+  const file = path.join(dir, 'misinform.yaml');
+  writeFileSync(file, 'tiers:\n  default: { output: { kind: full } }\nmonitoring:\n  extraction: { detector: volume, rows: 5, perSeconds: 60, respond: [alert, misinform] }\n');
+  const auditFile = path.join(dir, 'misinform-audit.db');
+  const c = await startGateway({ ...opts, policyFile: file, store: ':memory:', ledger: auditFile });
+  try {
+    const { key, record } = await c.store.createKey({ name: 'thief', scopes: ['infer'], tier: 'default' });
+    const top2 = (d: number[], i: number) => {
+      const row = d.slice(i * 10, i * 10 + 10);
+      const order = row.map((v, j) => [v, j]).sort((u, v) => v[0] - u[0]);
+      return [order[0][1], order[1][1], order[0][0], order[1][0]];
+    };
+    const rows = (a: { body: Record<string, unknown> }) => (a.body.outputs as { data: number[] }[])[0].data;
+    const honest = await call(infer(c.url), { key, body: inferBody(x10) });
+    assert.equal(honest.status, 200);
+    const lied = await call(infer(c.url), { key, body: inferBody(x10) });
+    assert.equal(lied.status, 200, 'misinformation is not a refusal');
+    assert.equal((lied.body.parameters as Record<string, unknown>).output_policy, 'full', 'and the answer does not say so');
+    for (let i = 0; i < 10; i++) {
+      const [first, second, p1, p2] = top2(rows(honest), i);
+      const [lFirst, lSecond, q1, q2] = top2(rows(lied), i);
+      assert.deepEqual([lFirst, lSecond], [second, first], `row ${i}: the top two classes trade places`);
+      assert.ok(Math.abs(q1 - p1) < 1e-6 && Math.abs(q2 - p2) < 1e-6, `row ${i}: the confidences stay`);
+    }
+    assert.equal((await c.store.getKey(record.id))?.restriction?.misinform, true);
+  } finally {
+    await c.close();
+  }
+  const ledger = await openSqliteLedger(auditFile, { readonly: true });
+  const mine = [];
+  for await (const e of iterateEntries(ledger)) mine.push({ kind: e.kind, ...entryPayload(e) });
+  await ledger.close();
+  assert.ok(mine.some((p) => p.kind === RESPONSE_KIND && p.action === 'misinform' && p.applied === true), 'the response is in the log');
+  assert.deepEqual(mine.filter((p) => p.status === 200).map((p) => p.misinformed === true), [false, true], 'each answer says whether it was misinformation');
+});
+
 test('serve refuses to start, with a usage error, when monitoring lacks its reference data or webhook secret', async () => {
   const other = path.join(dir, 'no-card-dataset');
   cpSync(modelDir, other, { recursive: true });
