@@ -50,7 +50,7 @@ monitoring:
   fails('tiers: { default: {} }\nmonitoring:\n  extraction: { detector: prada, respond: [alert, webhook] }\n', /policy\.yaml:3:\d+: monitoring\.extraction\.respond asks for 'webhook' but monitoring\.webhook/);
   fails('tiers: { default: {} }\nmonitoring:\n  extraction: { detector: prada, rows: 5 }\n', /policy\.yaml:3:\d+: monitoring\.extraction has an unknown field 'rows'/);
   fails('tiers: { default: {} }\nmonitoring:\n  extraction: { detector: sniff }\n', /policy\.yaml:3:\d+: monitoring\.extraction\.detector must be one of "prada", "similarity", "volume"/);
-  fails('tiers: { default: {} }\nmonitoring:\n  ood: { respond: [explode] }\n', /policy\.yaml:3:\d+: monitoring\.ood\.respond\.0 must be one of "alert", "webhook", "degrade", "throttle", "suspend"/);
+  fails('tiers: { default: {} }\nmonitoring:\n  ood: { respond: [explode] }\n', /policy\.yaml:3:\d+: monitoring\.ood\.respond\.0 must be one of "alert", "webhook", "degrade", "misinform", "throttle", "suspend"/);
   fails('tiers: { default: {} }\nmonitoring:\n  webhook: { url: "ftp://x", secretEnv: S }\n', /monitoring\.webhook\.url must match pattern/);
   fails('tiers: { default: {} }\nmonitoring:\n  extraction: [{ detector: volume }, { detector: volume }]\n', /names the detector 'volume' twice/);
 });
