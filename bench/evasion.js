@@ -1,6 +1,7 @@
 // Evasion figures on the built-in digits: robust accuracy of the MLP under PGD, undefended (with
-// no dropout, and the zoo's default dropout 0.3) and adversarially trained; Square and HopSkipJump query costs; the feature-squeezing
-// detector; randomized-smoothing certificates; FGSM/PGD beside PyTorch on the same weights.
+// no dropout, and the zoo's default dropout 0.3) and adversarially trained; Square and
+// HopSkipJump query costs; the feature-squeezing detector; randomized-smoothing certificates;
+// FGSM/PGD beside PyTorch on the same weights.
 // Undefended PGD runs with both losses (cross-entropy, the default, and the CW margin); the fast
 // (FGSM-RS, Wong et al. 2020) adversarially trained MLP sits beside the PGD-10 trained one.
 // One JSON line per figure on stdout; progress on stderr. A missed target is `pass:false`,
