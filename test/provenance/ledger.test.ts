@@ -84,6 +84,10 @@ test('the encoding is canonical JSON and pinned', () => {
   assert.equal(entryHash(e), '4979c075b8968e560f1b4a064259f71e1f99bd3fdede2a68d7ee908b98711fb8');
   assert.throws(() => canonicalJson({ x: Number.NaN }), (err: unknown) => err instanceof BulwarkError && err.code === 'E_DATA_VALUE' && err.message.includes('$.x'));
   assert.throws(() => canonicalJson({ d: new Date(0) }), (err: unknown) => err instanceof BulwarkError && err.code === 'E_DATA_VALUE');
+  // Deep inside, the error still names the place.
+  assert.throws(() => canonicalJson({ a: [1, { b: undefined }] }), (err: unknown) => err instanceof BulwarkError && err.message.includes('$.a[1].b is undefined'));
+  // Key order is by UTF-16 code units (RFC 8785), at every depth.
+  assert.equal(canonicalJson([{ b: 1, B: 2, á: 3, a: [{ y: 1, x: 2 }] }]), '[{"B":2,"a":[{"x":2,"y":1}],"b":1,"á":3}]');
 });
 
 test('entries round-trip through a SQLite ledger and the chain verifies', async (t) => {

@@ -63,7 +63,47 @@ export function sha256Hex(text: string): string {
 }
 
 export function canonicalJson(value: unknown): string {
-  return encode(value, '$');
+  try {
+    return encodeFast(value);
+  } catch (e) {
+    // Only a value JSON cannot hold gets here: the careful pass names where it is.
+    if (e === NOT_JSON) return encode(value, '$');
+    throw e;
+  }
+}
+
+const NOT_JSON = Symbol('not JSON');
+
+/**
+ * `encode` without the path bookkeeping, which built a string per key and element: the audit
+ * log encodes one payload per request, and this is the path every valid payload takes.
+ */
+function encodeFast(v: unknown): string {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'string':
+      return JSON.stringify(v);
+    case 'number':
+      if (!Number.isFinite(v)) throw NOT_JSON;
+      return JSON.stringify(v);
+    case 'object': {
+      if (Array.isArray(v)) {
+        let out = '[';
+        for (let i = 0; i < v.length; i++) out += (i > 0 ? ',' : '') + encodeFast(v[i]);
+        return `${out}]`;
+      }
+      const proto = Object.getPrototypeOf(v) as unknown;
+      if (proto !== Object.prototype && proto !== null) throw NOT_JSON;
+      const keys = Object.keys(v).sort();
+      let out = '{';
+      for (let i = 0; i < keys.length; i++) out += `${i > 0 ? ',' : ''}${JSON.stringify(keys[i])}:${encodeFast((v as Record<string, unknown>)[keys[i] as string])}`;
+      return `${out}}`;
+    }
+    default:
+      throw NOT_JSON;
+  }
 }
 
 function encode(v: unknown, path: string): string {

@@ -3,8 +3,8 @@
 // bench's own heap (the digits dataset, the trained model) never stalls the clock, and each run
 // warms up first, so the figure is the steady state of a running server, not its JIT warm-up.
 //
-//   node bench/gateway-load.js '{"target":"http","url":…,"key":…,"bodies":FILE,"rate":500,"seconds":4,"warmSeconds":3}'
-//   node bench/gateway-load.js '{"target":"inproc","modelDir":DIR,"bodies":FILE,…}'
+//   node bench/lib/gateway-load.js '{"target":"http","url":…,"key":…,"bodies":FILE,"rate":500,"seconds":4,"warmSeconds":3}'
+//   node bench/lib/gateway-load.js '{"target":"inproc","modelDir":DIR,"bodies":FILE,…}'
 //
 // Prints one JSON line: { latencies (ms, sorted), statuses, achievedRate }.
 import { readFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ const bodies = JSON.parse(readFileSync(opts.bodies, 'utf8'));
 /** One way of asking the model: resolves to an HTTP status (200 for an in-process answer). */
 async function makeSender() {
   if (opts.target === 'inproc') {
-    const { initTfjs, loadTfjsModel } = await import('../dist/engines/index.js');
+    const { initTfjs, loadTfjsModel } = await import('../../dist/engines/index.js');
     await initTfjs();
     const { model } = await loadTfjsModel(opts.modelDir);
     // The same rows the HTTP runs send, decoded once, as a caller holding tensors would have them.
