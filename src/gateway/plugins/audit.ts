@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import os from 'node:os';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { JsonValue, LedgerStore } from '../../provenance/index.js';
+import { sha256Hex, type JsonValue, type LedgerStore } from '../../provenance/index.js';
 import { shared } from './context.js';
 
 export interface AuditOptions extends Record<string, unknown> {
@@ -13,10 +12,6 @@ export interface AuditOptions extends Record<string, unknown> {
 export const AUDIT_KIND = 'gateway.request';
 
 const REPLICA = `${os.hostname()}:${process.pid}`;
-
-function sha256(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 /** What the log keeps of a request: who (key id, never the key), what, the digests, the decision. */
 export function auditRecord(request: FastifyRequest, reply: FastifyReply, payload: unknown): { [k: string]: JsonValue } {
@@ -40,7 +35,7 @@ export function auditRecord(request: FastifyRequest, reply: FastifyReply, payloa
     decision: s.outcome ?? (reply.statusCode < 400 ? 'ok' : 'error'),
     ...(s.error !== undefined ? { error: s.error.slice(0, 300) } : {}),
     inputSha256: s.inputDigest ?? null,
-    outputSha256: body !== undefined ? sha256(body) : null,
+    outputSha256: body !== undefined ? sha256Hex(body) : null,
     replica: REPLICA,
     latencyMs: Math.round(Number(process.hrtime.bigint() - s.start) / 1e3) / 1e3,
   };

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { sha256Hex } from '../../provenance/index.js';
 import { invalid } from '../errors.js';
 import { parseInferRequest, type InferRules } from '../oip.js';
 import type { ValidationRules } from '../policy-file.js';
@@ -37,7 +37,7 @@ export const validationPlugin = shared('bulwark-validation', async (app: Fastify
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: opts.rules.maxBodyBytes }, (request, body, done) => {
     const buf = body as Buffer;
-    if (request.bulwark) request.bulwark.inputDigest = createHash('sha256').update(buf).digest('hex');
+    if (request.bulwark) request.bulwark.inputDigest = sha256Hex(buf);
     try {
       done(null, JSON.parse(buf.toString('utf8')));
     } catch (e) {

@@ -58,8 +58,9 @@ export interface PreparedDraft {
 // crypto.hash (Node ≥ 20.12) is a one-shot without a Hash object: verification calls this twice per entry.
 const oneShot = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : null;
 
-export function sha256Hex(text: string): string {
-  return oneShot ? oneShot('sha256', text, 'hex') : nodeCrypto.createHash('sha256').update(text, 'utf8').digest('hex');
+/** Hex SHA-256 of a string's UTF-8 bytes, or of raw bytes. */
+export function sha256Hex(data: string | Uint8Array): string {
+  return oneShot ? oneShot('sha256', data, 'hex') : nodeCrypto.createHash('sha256').update(data).digest('hex');
 }
 
 export function canonicalJson(value: unknown): string {
