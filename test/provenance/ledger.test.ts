@@ -86,6 +86,8 @@ test('the encoding is canonical JSON and pinned', () => {
   assert.throws(() => canonicalJson({ d: new Date(0) }), (err: unknown) => err instanceof BulwarkError && err.code === 'E_DATA_VALUE');
   // Deep inside, the error still names the place.
   assert.throws(() => canonicalJson({ a: [1, { b: undefined }] }), (err: unknown) => err instanceof BulwarkError && err.message.includes('$.a[1].b is undefined'));
+  // A sparse array has no JSON form either.
+  assert.throws(() => canonicalJson({ a: [1, , 3] }), (err: unknown) => err instanceof BulwarkError && err.message.includes('$.a[1] is undefined'));
   // Key order is by UTF-16 code units (RFC 8785), at every depth.
   assert.equal(canonicalJson([{ b: 1, B: 2, á: 3, a: [{ y: 1, x: 2 }] }]), '[{"B":2,"a":[{"x":2,"y":1}],"b":1,"á":3}]');
 });

@@ -118,7 +118,8 @@ function encode(v: unknown, path: string): string {
       if (!Number.isFinite(v)) throw new BulwarkError('E_DATA_VALUE', `${path} is ${v}; JSON has no such number`);
       return JSON.stringify(v);
     case 'object': {
-      if (Array.isArray(v)) return `[${v.map((x, i) => encode(x, `${path}[${i}]`)).join(',')}]`;
+      // Array.from visits holes too, so a sparse array is refused like any undefined.
+      if (Array.isArray(v)) return `[${Array.from(v, (x, i) => encode(x, `${path}[${i}]`)).join(',')}]`;
       const proto = Object.getPrototypeOf(v) as unknown;
       if (proto !== Object.prototype && proto !== null) {
         throw new BulwarkError('E_DATA_VALUE', `${path} is a ${(v as object).constructor?.name ?? 'object'}, not a plain JSON object`);
