@@ -1,9 +1,10 @@
 // Gateway figures, all on loopback: latency overhead over an in-process model call at 500
 // requests/s (alternating rounds of in-process, bare Fastify and gateway, each paced from a
 // process of its own after a warm-up, pooled), throughput against a bare Fastify route serving
-// the same model, exactness of a 100 requests/s limit under 200 concurrent clients (one process in memory; two processes on
-// Redis), durability of the audit log under kill -9, and ≥10,000 hostile requests. One JSON
-// line per figure on stdout, progress on stderr; a missed target is pass:false, not a failure.
+// the same model, exactness of a 100 requests/s limit under 200 concurrent clients (one process
+// in memory; two processes on Redis), durability of the audit log under kill -9, and ≥10,000
+// hostile requests. One JSON line per figure on stdout, progress on stderr; a missed target is
+// pass:false, not a failure.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -321,7 +322,8 @@ try {
   log(`throughput: gateway vs bare Fastify, 50 connections, ${THROUGHPUT_ROUNDS} alternating rounds of ${THROUGHPUT_SECONDS} s`);
   // Alternating and pooled like the latency rounds, so that a slow spell of the machine does not
   // fall on one side only.
-  const tp = { gw: { requests: 0, seconds: 0, non2xx: 0, errors: 0, perRound: [] }, bare: { requests: 0, seconds: 0, non2xx: 0, errors: 0, perRound: [] } };
+  const tally = () => ({ requests: 0, seconds: 0, non2xx: 0, errors: 0, perRound: [] });
+  const tp = { gw: tally(), bare: tally() };
   for (let r = 0; r < THROUGHPUT_ROUNDS; r++) {
     for (const [name, url, headers] of [
       ['gw', gw.url, auth(allOnKey)],

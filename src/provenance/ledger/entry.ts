@@ -65,9 +65,11 @@ export function sha256Hex(data: string | Uint8Array): string {
 
 export function canonicalJson(value: unknown): string {
   try {
-    return encodeFast(value);
+    // Without paths first: they are only for the error message, and building one string per key
+    // and element cost the audit log, which encodes a payload per request.
+    return encode(value, null);
   } catch (e) {
-    // Only a value JSON cannot hold gets here: the careful pass names where it is.
+    // Only a value JSON cannot hold gets here: the second pass names where it is.
     if (e === NOT_JSON) return encode(value, '$');
     throw e;
   }
@@ -75,11 +77,13 @@ export function canonicalJson(value: unknown): string {
 
 const NOT_JSON = Symbol('not JSON');
 
-/**
- * `encode` without the path bookkeeping, which built a string per key and element: the audit
- * log encodes one payload per request, and this is the path every valid payload takes.
- */
-function encodeFast(v: unknown): string {
+/** Refuses a value: with a path, saying where and why; without one, with NOT_JSON. */
+function notJson(path: string | null, why: string): never {
+  if (path === null) throw NOT_JSON;
+  throw new BulwarkError('E_DATA_VALUE', `${path} ${why}`);
+}
+
+function encode(v: unknown, path: string | null): string {
   if (v === null) return 'null';
   switch (typeof v) {
     case 'boolean':
@@ -87,50 +91,27 @@ function encodeFast(v: unknown): string {
     case 'string':
       return JSON.stringify(v);
     case 'number':
-      if (!Number.isFinite(v)) throw NOT_JSON;
+      if (!Number.isFinite(v)) notJson(path, `is ${v}; JSON has no such number`);
       return JSON.stringify(v);
     case 'object': {
       if (Array.isArray(v)) {
+        // Indexing visits holes too, so a sparse array is refused like any undefined.
         let out = '[';
-        for (let i = 0; i < v.length; i++) out += (i > 0 ? ',' : '') + encodeFast(v[i]);
+        for (let i = 0; i < v.length; i++) out += (i > 0 ? ',' : '') + encode(v[i], path === null ? null : `${path}[${i}]`);
         return `${out}]`;
       }
       const proto = Object.getPrototypeOf(v) as unknown;
-      if (proto !== Object.prototype && proto !== null) throw NOT_JSON;
+      if (proto !== Object.prototype && proto !== null) notJson(path, `is a ${(v as object).constructor?.name ?? 'object'}, not a plain JSON object`);
       const keys = Object.keys(v).sort();
       let out = '{';
-      for (let i = 0; i < keys.length; i++) out += `${i > 0 ? ',' : ''}${JSON.stringify(keys[i])}:${encodeFast((v as Record<string, unknown>)[keys[i] as string])}`;
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i] as string;
+        out += `${i > 0 ? ',' : ''}${JSON.stringify(k)}:${encode((v as Record<string, unknown>)[k], path === null ? null : `${path}.${k}`)}`;
+      }
       return `${out}}`;
     }
     default:
-      throw NOT_JSON;
-  }
-}
-
-function encode(v: unknown, path: string): string {
-  if (v === null) return 'null';
-  switch (typeof v) {
-    case 'boolean':
-      return v ? 'true' : 'false';
-    case 'string':
-      return JSON.stringify(v);
-    case 'number':
-      if (!Number.isFinite(v)) throw new BulwarkError('E_DATA_VALUE', `${path} is ${v}; JSON has no such number`);
-      return JSON.stringify(v);
-    case 'object': {
-      // Array.from visits holes too, so a sparse array is refused like any undefined.
-      if (Array.isArray(v)) return `[${Array.from(v, (x, i) => encode(x, `${path}[${i}]`)).join(',')}]`;
-      const proto = Object.getPrototypeOf(v) as unknown;
-      if (proto !== Object.prototype && proto !== null) {
-        throw new BulwarkError('E_DATA_VALUE', `${path} is a ${(v as object).constructor?.name ?? 'object'}, not a plain JSON object`);
-      }
-      const keys = Object.keys(v).sort();
-      const parts: string[] = [];
-      for (const k of keys) parts.push(`${JSON.stringify(k)}:${encode((v as Record<string, unknown>)[k], `${path}.${k}`)}`);
-      return `{${parts.join(',')}}`;
-    }
-    default:
-      throw new BulwarkError('E_DATA_VALUE', `${path} is ${typeof v}, which JSON cannot represent`);
+      return notJson(path, `is ${typeof v}, which JSON cannot represent`);
   }
 }
 
