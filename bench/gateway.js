@@ -32,7 +32,7 @@ const LIMIT = 100;
 const LIMIT_SECONDS = 10;
 const CLIENTS = 200;
 const HOSTILE = 12_000;
-// BENCH_GATEWAY_ONLY=overhead (say) runs only the overhead and throughput part.
+// BENCH_GATEWAY_ONLY=overhead,hostile (say) runs only those parts: overhead (with throughput), limits, durability, hostile.
 const parts = new Set((process.env.BENCH_GATEWAY_ONLY ?? 'overhead,limits,durability,hostile').split(','));
 
 const log = (msg) => process.stderr.write(`[bench gateway] ${msg}\n`);
@@ -62,10 +62,15 @@ process.on('SIGINT', () => {
   process.exit(130);
 });
 
-/** `bulwark serve` in a child process; resolves once it prints its address. */
-function serve(args) {
+/**
+ * `bulwark serve` in a child process; resolves once it prints its address. With `heapProbe`,
+ * the server answers `liveHeap()` over an IPC channel (bench/lib/heap-probe.js).
+ */
+function serve(args, { heapProbe = false } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', ...args, '--port', '0', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const node = heapProbe ? ['--expose-gc', '--import', pathToFileURL(path.join(root, 'bench', 'lib', 'heap-probe.js')).href] : [];
+    const stdio = heapProbe ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'];
+    const child = spawn(process.execPath, [...node, BIN, 'serve', ...args, '--port', '0', '--json'], { stdio });
     children.add(child);
     const exited = new Promise((r) => child.on('exit', (code, signal) => r(code ?? signal)));
     let out = '';
@@ -74,9 +79,23 @@ function serve(args) {
     child.stdout.on('data', (d) => {
       out += d;
       const nl = out.indexOf('\n');
-      if (nl >= 0) resolve({ child, url: JSON.parse(out.slice(0, nl)).url, exited });
+      if (nl >= 0) resolve({ child, url: JSON.parse(out.slice(0, nl)).url, exited, liveHeap: () => liveHeap(child) });
     });
     exited.then((code) => reject(new Error(`serve exited ${code}: ${err.trim()}`)));
+  });
+}
+
+/** The server's memory in MB after full garbage collections: what is still referenced, and RSS. */
+function liveHeap(child) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the server did not answer the heap probe within 30 s')), 30_000);
+    child.once('message', (m) => {
+      clearTimeout(timer);
+      const mb = (b) => round(b / 2 ** 20, 2);
+      // External memory (Buffers, the model's WebAssembly memory) counts: a leaked body would be there.
+      resolve({ liveMb: mb(m.heap.heapUsed + m.heap.external), heapUsedMb: mb(m.heap.heapUsed), externalMb: mb(m.heap.external), rssMb: mb(m.heap.rss) });
+    });
+    child.send('heap');
   });
 }
 
@@ -272,83 +291,87 @@ await store.close();
 const auth = (k) => ({ 'content-type': 'application/json', authorization: `Bearer ${k}` });
 
 try {
-  // ---------------------------------------------------------------- overhead and throughput
-  log(`overhead: in-process, bare Fastify and gateway at ${RATE} requests/s, ${LATENCY_ROUNDS} alternating rounds`);
   const bodies = Array.from({ length: 1000 }, (_, i) => body(x, i));
   const bodiesFile = path.join(dir, 'bodies.json');
   writeFileSync(bodiesFile, JSON.stringify(bodies));
-  const bare = await bareServer(modelDir);
-  const gw = await serve(['--model', modelDir, '--name', 'digits', '--allow-unsigned', '--policy', policyFile, '--store', storeFile]);
   const inferPath = '/v2/models/digits/infer';
-  // Rounds alternate the three, and their latencies are pooled: a slow spell of this shared
-  // machine then lands on all three instead of on whichever happened to run in it.
-  const runs = { inproc: [], bare: [], gw: [] };
-  const targets = {
-    inproc: { target: 'inproc', modelDir },
-    bare: { target: 'http', url: bare.url + inferPath },
-    gw: { target: 'http', url: gw.url + inferPath, key: allOnKey },
-  };
-  // A fresh server spends its first seconds compiling its hot paths and growing its heap; the
-  // figure is for a server that has been running, so each is first loaded for a while, unmeasured.
-  for (const t of [targets.bare, targets.gw]) await load({ ...t, bodies: bodiesFile }, RATE, SERVER_WARM_SECONDS);
-  for (let r = 0; r < LATENCY_ROUNDS; r++) {
-    for (const [name, t] of Object.entries(targets)) runs[name].push(await load({ ...t, bodies: bodiesFile }, RATE, LATENCY_SECONDS));
-  }
-  const [inproc, bareLat, gwLat] = [pooled(runs.inproc), pooled(runs.bare), pooled(runs.gw)];
-  const extra = {
-    rate: RATE,
-    in_process_ms: { p50: round(inproc.p50), p99: round(inproc.p99) },
-    bare_fastify_ms: { p50: round(bareLat.p50), p99: round(bareLat.p99) },
-    gateway_ms: { p50: round(gwLat.p50), p99: round(gwLat.p99), statuses: gwLat.statuses, achieved_rate: round(gwLat.achievedRate, 1) },
-    gateway_minus_bare_ms: { p50: round(gwLat.p50 - bareLat.p50), p99: round(gwLat.p99 - bareLat.p99) },
-    rounds: LATENCY_ROUNDS,
-    seconds_per_round: LATENCY_SECONDS,
-    warm_up_seconds_per_round: WARM_SECONDS,
-    server_warm_up_seconds: SERVER_WARM_SECONDS,
-    per_round_overhead_ms: runs.gw.map((g, r) => ({ p50: round(g.p50 - runs.inproc[r].p50), p99: round(g.p99 - runs.inproc[r].p99) })),
-    note: "all on: auth, client+key limits, budget, validation, round(3), audit append (SQLite, durability 'process': in the WAL, no fsync) before each answer",
-  };
-  figure('overhead_p50_ms', round(gwLat.p50 - inproc.p50), '<=1', extra);
-  figure('overhead_p99_ms', round(gwLat.p99 - inproc.p99), '<=5', extra);
+  // The gateway serves the overhead rounds and the limits run (which reads its audit log).
+  const gw = parts.has('overhead') || parts.has('limits') ? await serve(['--model', modelDir, '--name', 'digits', '--allow-unsigned', '--policy', policyFile, '--store', storeFile]) : null;
 
-  // The same with every answer waiting for the disk (--audit-durability fsync): for the record, no target.
-  {
-    const strict = await serve(['--model', modelDir, '--name', 'digits', '--allow-unsigned', '--policy', policyFile, '--store', storeFile, '--ledger', path.join(dir, 'fsync.audit.db'), '--audit-durability', 'fsync']);
-    const lat = await load({ target: 'http', url: strict.url + inferPath, key: allOnKey, bodies: bodiesFile }, RATE, LATENCY_SECONDS);
-    figure('overhead_fsync_durability_p50_ms', round(lat.p50 - inproc.p50), null, { p99_ms: round(lat.p99 - inproc.p99), statuses: lat.statuses, note: 'audit log with --audit-durability fsync: every answer waits for the disk' });
-    await stop(strict);
-  }
-
-  log(`throughput: gateway vs bare Fastify, 50 connections, ${THROUGHPUT_ROUNDS} alternating rounds of ${THROUGHPUT_SECONDS} s`);
-  // Alternating and pooled like the latency rounds, so that a slow spell of the machine does not
-  // fall on one side only.
-  const tally = () => ({ requests: 0, seconds: 0, non2xx: 0, errors: 0, perRound: [] });
-  const tp = { gw: tally(), bare: tally() };
-  for (let r = 0; r < THROUGHPUT_ROUNDS; r++) {
-    for (const [name, url, headers] of [
-      ['gw', gw.url, auth(allOnKey)],
-      ['bare', bare.url, { 'content-type': 'application/json' }],
-    ]) {
-      const res = await cannon({ url: url + inferPath, method: 'POST', headers, body: bodies[r % 1000], connections: 50, duration: THROUGHPUT_SECONDS });
-      const t = tp[name];
-      t.requests += res['2xx'];
-      t.seconds += res.duration;
-      t.non2xx += res.non2xx;
-      t.errors += res.errors;
-      t.perRound.push(round(res['2xx'] / res.duration, 1));
+  if (parts.has('overhead')) {
+    // ---------------------------------------------------------------- overhead and throughput
+    log(`overhead: in-process, bare Fastify and gateway at ${RATE} requests/s, ${LATENCY_ROUNDS} alternating rounds`);
+    const bare = await bareServer(modelDir);
+    // Rounds alternate the three, and their latencies are pooled: a slow spell of this shared
+    // machine then lands on all three instead of on whichever happened to run in it.
+    const runs = { inproc: [], bare: [], gw: [] };
+    const targets = {
+      inproc: { target: 'inproc', modelDir },
+      bare: { target: 'http', url: bare.url + inferPath },
+      gw: { target: 'http', url: gw.url + inferPath, key: allOnKey },
+    };
+    // A fresh server spends its first seconds compiling its hot paths and growing its heap; the
+    // figure is for a server that has been running, so each is first loaded for a while, unmeasured.
+    for (const t of [targets.bare, targets.gw]) await load({ ...t, bodies: bodiesFile }, RATE, SERVER_WARM_SECONDS);
+    for (let r = 0; r < LATENCY_ROUNDS; r++) {
+      for (const [name, t] of Object.entries(targets)) runs[name].push(await load({ ...t, bodies: bodiesFile }, RATE, LATENCY_SECONDS));
     }
+    const [inproc, bareLat, gwLat] = [pooled(runs.inproc), pooled(runs.bare), pooled(runs.gw)];
+    const extra = {
+      rate: RATE,
+      in_process_ms: { p50: round(inproc.p50), p99: round(inproc.p99) },
+      bare_fastify_ms: { p50: round(bareLat.p50), p99: round(bareLat.p99) },
+      gateway_ms: { p50: round(gwLat.p50), p99: round(gwLat.p99), statuses: gwLat.statuses, achieved_rate: round(gwLat.achievedRate, 1) },
+      gateway_minus_bare_ms: { p50: round(gwLat.p50 - bareLat.p50), p99: round(gwLat.p99 - bareLat.p99) },
+      rounds: LATENCY_ROUNDS,
+      seconds_per_round: LATENCY_SECONDS,
+      warm_up_seconds_per_round: WARM_SECONDS,
+      server_warm_up_seconds: SERVER_WARM_SECONDS,
+      per_round_overhead_ms: runs.gw.map((g, r) => ({ p50: round(g.p50 - runs.inproc[r].p50), p99: round(g.p99 - runs.inproc[r].p99) })),
+      note: "all on: auth, client+key limits, budget, validation, round(3), audit append (SQLite, durability 'process': in the WAL, no fsync) before each answer",
+    };
+    figure('overhead_p50_ms', round(gwLat.p50 - inproc.p50), '<=1', extra);
+    figure('overhead_p99_ms', round(gwLat.p99 - inproc.p99), '<=5', extra);
+
+    // The same with every answer waiting for the disk (--audit-durability fsync): for the record, no target.
+    {
+      const strict = await serve(['--model', modelDir, '--name', 'digits', '--allow-unsigned', '--policy', policyFile, '--store', storeFile, '--ledger', path.join(dir, 'fsync.audit.db'), '--audit-durability', 'fsync']);
+      const lat = await load({ target: 'http', url: strict.url + inferPath, key: allOnKey, bodies: bodiesFile }, RATE, LATENCY_SECONDS);
+      figure('overhead_fsync_durability_p50_ms', round(lat.p50 - inproc.p50), null, { p99_ms: round(lat.p99 - inproc.p99), statuses: lat.statuses, note: 'audit log with --audit-durability fsync: every answer waits for the disk' });
+      await stop(strict);
+    }
+
+    log(`throughput: gateway vs bare Fastify, 50 connections, ${THROUGHPUT_ROUNDS} alternating rounds of ${THROUGHPUT_SECONDS} s`);
+    // Alternating and pooled like the latency rounds, so that a slow spell of the machine does not
+    // fall on one side only.
+    const tally = () => ({ requests: 0, seconds: 0, non2xx: 0, errors: 0, perRound: [] });
+    const tp = { gw: tally(), bare: tally() };
+    for (let r = 0; r < THROUGHPUT_ROUNDS; r++) {
+      for (const [name, url, headers] of [
+        ['gw', gw.url, auth(allOnKey)],
+        ['bare', bare.url, { 'content-type': 'application/json' }],
+      ]) {
+        const res = await cannon({ url: url + inferPath, method: 'POST', headers, body: bodies[r % 1000], connections: 50, duration: THROUGHPUT_SECONDS });
+        const t = tp[name];
+        t.requests += res['2xx'];
+        t.seconds += res.duration;
+        t.non2xx += res.non2xx;
+        t.errors += res.errors;
+        t.perRound.push(round(res['2xx'] / res.duration, 1));
+      }
+    }
+    const rps = (t) => t.requests / t.seconds;
+    figure('throughput_ratio', round(rps(tp.gw) / rps(tp.bare)), '>=0.6', {
+      gateway_rps: round(rps(tp.gw), 1),
+      bare_rps: round(rps(tp.bare), 1),
+      gateway_rps_per_round: tp.gw.perRound,
+      bare_rps_per_round: tp.bare.perRound,
+      gateway_non2xx: tp.gw.non2xx,
+      gateway_errors: tp.gw.errors,
+    });
+    await stop(bare);
   }
-  const rps = (t) => t.requests / t.seconds;
-  figure('throughput_ratio', round(rps(tp.gw) / rps(tp.bare)), '>=0.6', {
-    gateway_rps: round(rps(tp.gw), 1),
-    bare_rps: round(rps(tp.bare), 1),
-    gateway_rps_per_round: tp.gw.perRound,
-    bare_rps_per_round: tp.bare.perRound,
-    gateway_non2xx: tp.gw.non2xx,
-    gateway_errors: tp.gw.errors,
-  });
-  await stop(bare);
-  if (!parts.has('limits')) await stop(gw);
+  if (gw && !parts.has('limits')) await stop(gw);
 
   if (parts.has('limits')) {
     // ---------------------------------------------------------------- exact limits, one process, memory
@@ -453,7 +476,7 @@ try {
     const hs = SqliteGatewayStore.open(hStore);
     const hKey = (await hs.createKey({ name: 'hostile', scopes: ['infer', 'metrics'], tier: 'all-on' })).key;
     await hs.close();
-    const target = await serve(['--model', modelDir, '--name', 'digits', '--allow-unsigned', '--policy', policyFile, '--store', hStore]);
+    const target = await serve(['--model', modelDir, '--name', 'digits', '--allow-unsigned', '--policy', policyFile, '--store', hStore], { heapProbe: true });
     const good = JSON.parse(bodies[0]);
     const huge = 'x'.repeat(9 * 1024 * 1024);
     const deep = `{"inputs":[{"name":"input","datatype":"FP32","shape":[1,28,28,1],"data":${'['.repeat(200_000)}${']'.repeat(200_000)}}]}`;
@@ -477,11 +500,6 @@ try {
     const statuses = {};
     let fiveXX = 0;
     let transportErrors = 0;
-    const rssMb = async () => {
-      const r = await request(target.url, { method: 'GET', path: '/metrics', headers: { authorization: `Bearer ${hKey}` } });
-      const m = /^bulwark_process_resident_memory_bytes (\d+)/m.exec(r.text);
-      return m ? Number(m[1]) / 2 ** 20 : null;
-    };
     const hostileRound = async (from, to) => {
       let next = from;
       await Promise.all(
@@ -502,29 +520,28 @@ try {
         }),
       );
     };
-    // RSS after every 1,000 requests. A single reading swings by ±100 MB as the 9 MB bodies are
-    // allocated and handed back to the allocator, so one reading against another says little; a
-    // leak raises the floor instead. The figure is the floor of the second half of the run (and
-    // 2 s after it) over the floor of the first half.
+    // Memory after every 1,000 requests, read after full garbage collections (bench/lib/heap-probe.js):
+    // what the server still holds, so a leak shows as a rise however much garbage the 9 MB bodies
+    // left behind. The figure is the last reading (2 s after the run) over the one after the first
+    // 1,000 requests, which already include the one-off costs: compiled code, caches, pools.
     const series = [];
     for (let from = 0; from < HOSTILE; from += 1000) {
       await hostileRound(from, Math.min(HOSTILE, from + 1000));
-      series.push(round(await rssMb(), 1));
+      series.push(await target.liveHeap());
     }
     await new Promise((r) => setTimeout(r, 2000));
-    const rssAfter = await rssMb();
+    const after = await target.liveHeap();
     const alive = (await request(target.url, { method: 'GET', path: '/v2/health/live' })).status === 200;
     const stillServes = (await request(target.url + inferPath, { headers: auth(hKey), body: bodies[5] })).status === 200;
     figure('hostile_5xx', fiveXX, '==0', { requests: HOSTILE, statuses, transport_errors: transportErrors, alive, still_serves: stillServes });
-    const half = Math.ceil(series.length / 2);
-    const firstFloor = Math.min(...series.slice(0, half));
-    const lastFloor = Math.min(...series.slice(half), rssAfter);
-    figure('hostile_rss_growth_mb', series.every(Number.isFinite) && Number.isFinite(rssAfter) ? round(lastFloor - firstFloor, 1) : null, '<=32', {
-      rss_floor_first_half_mb: firstFloor,
-      rss_floor_second_half_mb: round(lastFloor, 1),
-      rss_after_each_1000_mb: series,
-      rss_2s_after_mb: round(rssAfter, 1),
-      rss_growth_last_reading_mb: round(rssAfter - series[0], 1),
+    figure('hostile_live_memory_growth_mb', round(after.liveMb - series[0].liveMb, 2), '<=4', {
+      note: 'JS heap + external memory after full GCs, 2 s after the run, over the same after the first 1,000 requests',
+      live_mb_after_each_1000: series.map((m) => m.liveMb),
+      live_mb_2s_after: after.liveMb,
+      heap_used_mb_2s_after: after.heapUsedMb,
+      external_mb_2s_after: after.externalMb,
+      rss_mb_after_each_1000: series.map((m) => m.rssMb),
+      rss_mb_2s_after: after.rssMb,
     });
     await stop(target);
   }
