@@ -4,6 +4,10 @@ import { BulwarkError } from '../../core/index.js';
 import { newApiKey, type ApiKeyRecord, type KeyRestriction, type NewKey, type Scope } from '../keys.js';
 import { DEFAULT_ALERT_LIMIT, MAX_ALERT_LIMIT, type Alert, type AlertDraft, type AlertQuery } from '../watch/alerts.js';
 import type { GatewayStore, LiveVersion } from './types.js';
+import { WalChangeWatch } from './wal-watch.js';
+
+/** Key records held between commits to the store; past this many ids the cache starts over. */
+const MAX_CACHED_KEYS = 10_000;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS gateway_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -44,6 +48,13 @@ function toRecord(r: KeyRow): ApiKeyRecord {
   };
 }
 
+function deepFreeze(record: ApiKeyRecord): ApiKeyRecord {
+  Object.freeze(record.scopes);
+  if (record.restriction?.throttle) Object.freeze(record.restriction.throttle);
+  if (record.restriction) Object.freeze(record.restriction);
+  return Object.freeze(record);
+}
+
 /** Stores made before keys could be restricted lack the column; adding it is all the migration there is. */
 function migrate(db: Database.Database): void {
   const columns = (db.prepare('PRAGMA table_info(gateway_keys)').all() as { name: string }[]).map((c) => c.name);
@@ -53,12 +64,20 @@ function migrate(db: Database.Database): void {
 /**
  * The embedded store: a SQLite file in WAL mode. Reads never wait for writers, so the
  * per-request key lookup stays in the microseconds even while `bulwark keys` writes.
+ * Key records are cached until the next commit to the file by any process (`bulwark keys
+ * revoke`, another replica, this one), which the wal-index header tells without a read
+ * transaction; a revocation therefore still takes effect at the next request.
  */
 export class SqliteGatewayStore implements GatewayStore {
   readonly location: string;
   private readonly stmts;
+  private readonly keyCache = new Map<string, ApiKeyRecord | null>();
 
-  private constructor(private readonly db: Database.Database, file: string) {
+  private constructor(
+    private readonly db: Database.Database,
+    file: string,
+    private readonly changes: WalChangeWatch | null,
+  ) {
     this.location = file;
     this.stmts = {
       insert: db.prepare('INSERT INTO gateway_keys (id, name, scopes, tier, created_at, revoked_at, hash) VALUES (?, ?, ?, ?, ?, NULL, ?)'),
@@ -82,7 +101,7 @@ export class SqliteGatewayStore implements GatewayStore {
       if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new BulwarkError('E_FILE_READ', `${file} is a directory; give the gateway store's file path`);
       // Waiting for a writer is rare (keys are created by hand), so SQLite's own busy wait is fine here.
       const db = new Database(file, { timeout: 5000 });
-      db.pragma('journal_mode = WAL');
+      const wal = String(db.pragma('journal_mode = WAL', { simple: true })).toLowerCase() === 'wal';
       const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name);
       if (tables.length > 0 && !tables.includes('gateway_meta')) {
         db.close();
@@ -90,7 +109,8 @@ export class SqliteGatewayStore implements GatewayStore {
       }
       db.exec(SCHEMA);
       migrate(db);
-      return new SqliteGatewayStore(db, file);
+      // Without WAL (a file system that cannot share memory, say) every lookup reads the file.
+      return new SqliteGatewayStore(db, file, wal ? WalChangeWatch.open(file) : null);
     } catch (e) {
       if (e instanceof BulwarkError) throw e;
       const err = e as Error & { code?: string };
@@ -110,8 +130,15 @@ export class SqliteGatewayStore implements GatewayStore {
   }
 
   async getKey(id: string): Promise<ApiKeyRecord | null> {
+    // The header is read before the row, so a commit landing in between is seen next time.
+    if (!this.changes || this.changes.changed() || this.keyCache.size >= MAX_CACHED_KEYS) this.keyCache.clear();
+    const cached = this.keyCache.get(id);
+    if (cached !== undefined) return cached;
     const r = this.stmts.get.get(id) as KeyRow | undefined;
-    return r ? toRecord(r) : null;
+    // Frozen: every request shares the cached record, so none may change it for the others.
+    const record = r ? deepFreeze(toRecord(r)) : null;
+    if (this.changes) this.keyCache.set(id, record);
+    return record;
   }
 
   async revokeKey(id: string): Promise<ApiKeyRecord | null> {
@@ -150,6 +177,7 @@ export class SqliteGatewayStore implements GatewayStore {
   }
 
   async close(): Promise<void> {
+    this.changes?.close();
     if (this.db.open) this.db.close();
   }
 }
