@@ -210,6 +210,23 @@ function load(target, rate, seconds) {
   });
 }
 
+const HOST_STALL_SECONDS = 5;
+
+/** bench/lib/timer-stalls.js in a process of its own. */
+function timerStalls(seconds) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, 'bench', 'lib', 'timer-stalls.js'), String(seconds)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.add(child);
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('exit', (code) => {
+      children.delete(child);
+      if (code !== 0) reject(new Error(`timer-stalls exited ${code}`));
+      else resolve(JSON.parse(out));
+    });
+  });
+}
+
 /** Percentiles over the latencies of several paced runs together. */
 function pooled(runs) {
   const lat = runs.flatMap((r) => r.latencies).sort((a, b) => a - b);
@@ -317,8 +334,11 @@ try {
       for (const [name, t] of Object.entries(targets)) runs[name].push(await load({ ...t, bodies: bodiesFile }, RATE, LATENCY_SECONDS));
     }
     const [inproc, bareLat, gwLat] = [pooled(runs.inproc), pooled(runs.bare), pooled(runs.gw)];
+    // The machine's own scheduling stalls, with nothing else running: the floor under any p99 here.
+    const hostStalls = await timerStalls(HOST_STALL_SECONDS);
     const extra = {
       rate: RATE,
+      host_timer_stalls: { ...hostStalls, note: 'gaps over 3 ms seen by a 1 ms timer in an idle process, measured after the rounds with the servers idle' },
       in_process_ms: { p50: round(inproc.p50), p99: round(inproc.p99) },
       bare_fastify_ms: { p50: round(bareLat.p50), p99: round(bareLat.p99) },
       gateway_ms: { p50: round(gwLat.p50), p99: round(gwLat.p99), statuses: gwLat.statuses, achieved_rate: round(gwLat.achievedRate, 1) },
