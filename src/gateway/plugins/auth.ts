@@ -23,8 +23,9 @@ const CHALLENGE = { 'www-authenticate': 'Bearer realm="bulwark"' };
 /**
  * API keys: `Authorization: Bearer KEY` (or `x-api-key`). Every route but the health routes
  * needs a key, unknown routes included, so the server's surface cannot be probed without one.
- * The key is read from the store on every request — no cache — so a revocation anywhere takes
- * effect at the next request on every replica; the secret is compared in constant time.
+ * The key is asked of the store on every request, and the stores answer as of their last commit
+ * (the SQLite store's cache is cleared by any commit to its file, by any process), so a revocation
+ * anywhere takes effect at the next request on every replica; the secret is compared in constant time.
  */
 export const authPlugin = shared('bulwark-auth', async (app: FastifyInstance, opts: AuthOptions) => {
   app.addHook('onRequest', async (request) => {
