@@ -102,10 +102,14 @@ function liveHeap(child) {
 // Counters live in windows of the limit's length that open at a key's first request (as in
 // rate-limiter-flexible), so a key gets exactly LIMIT answers per window. A load run lasts a few
 // milliseconds past LIMIT_SECONDS on the server (requests still queued when the clients stop),
-// which opens one more window; the exact count is therefore read from the audit log's own clock.
-const LIMIT_NOTE = 'admitted = 200 answers the audit log records in the 10 s from the key\'s first admitted request; admitted_2xx_total also counts the run\'s tail past 10 s';
+// which opens one more window; the exact count is therefore read from the audit log: answers to
+// requests that arrived in the 10 s from the key's first admitted one. A request that arrived
+// before the 10 s were up but waited in the queue into the next window still counts, so the
+// figure can run a little over (seen: 1,019 of 1,000 once in ten runs). The time each entry was
+// written is no better: a cold first commit shifts the whole span (seen: 1,031).
+const LIMIT_NOTE = 'admitted = 200 answers the audit log records in the 10 s from the key\'s first admitted request (by arrival); admitted_2xx_total and admitted_in_log_total also count the run\'s tail past 10 s';
 
-/** The key's 200 answers in the LIMIT_SECONDS from its first, and the most in any window of 1 s, from the audit log. */
+/** The key's 200 answers that arrived in the LIMIT_SECONDS from its first, and the most in any span of 1 s, from the audit log. */
 async function admittedByLog(spec, opts, keyId) {
   const ledger = await openLedger(spec, { ...opts, readonly: true });
   const times = [];
@@ -402,6 +406,7 @@ try {
     const memCount = await admittedByLog(path.join(dir, 'gateway.audit.db'), {}, limited.record.id);
     figure('limit_memory_error', round(Math.abs(memCount.inRun - expected) / expected, 4), '<=0.02', {
       admitted_in_first_10s: memCount.inRun,
+      admitted_in_log_total: memCount.total,
       expected,
       admitted_2xx_total: lim['2xx'],
       max_in_any_1s: memCount.maxPerWindow,
@@ -434,6 +439,7 @@ try {
       const both = await admittedByLog(POSTGRES_URL, { schema }, limited2.record.id);
       figure('limit_redis_two_processes_error', round(Math.abs(both.inRun - expected) / expected, 4), '<=0.02', {
         admitted_in_first_10s: both.inRun,
+        admitted_in_log_total: both.total,
         expected,
         admitted_2xx_total: ra['2xx'] + rb['2xx'],
         per_process_2xx: [ra['2xx'], rb['2xx']],
