@@ -102,30 +102,45 @@ function liveHeap(child) {
 // Counters live in windows of the limit's length that open at a key's first request (as in
 // rate-limiter-flexible), so a key gets exactly LIMIT answers per window. A load run lasts a few
 // milliseconds past LIMIT_SECONDS on the server (requests still queued when the clients stop),
-// which opens one more window; the exact count is therefore read from the audit log: answers to
-// requests that arrived in the 10 s from the key's first admitted one. A request that arrived
-// before the 10 s were up but waited in the queue into the next window still counts, so the
-// figure can run a little over (seen: 1,019 of 1,000 once in ten runs). The time each entry was
-// written is no better: a cold first commit shifts the whole span (seen: 1,031).
-const LIMIT_NOTE = 'admitted = 200 answers the audit log records in the 10 s from the key\'s first admitted request (by arrival); admitted_2xx_total and admitted_in_log_total also count the run\'s tail past 10 s';
+// which opens one more window. So the count is per window, from the audit log: each admitted
+// request's entry says when its window closes (rateWindowEndsAt), and the figure is the answers
+// admitted in the key's first LIMIT_SECONDS windows. Counting by arrival time instead would also
+// take in requests that arrived before the 10 s were up but waited in the queue into the 11th
+// window (seen: 1,019 of 1,000); that count is reported beside it.
+const LIMIT_NOTE = 'admitted = 200 answers the audit log records in the key\'s first 10 rate-limit windows of 1 s; admitted_2xx_total and admitted_in_log_total also count the run\'s tail';
 
-/** The key's 200 answers that arrived in the LIMIT_SECONDS from its first, and the most in any span of 1 s, from the audit log. */
+/**
+ * The key's 200 answers in its first LIMIT_SECONDS windows, the most in any one window, the same
+ * counted by arrival in the LIMIT_SECONDS from the first, and the most arrivals in any span of 1 s.
+ */
 async function admittedByLog(spec, opts, keyId) {
   const ledger = await openLedger(spec, { ...opts, readonly: true });
   const times = [];
+  const windowEnds = [];
   for await (const e of iterateEntries(ledger)) {
     const p = entryPayload(e);
-    if (p.key === keyId && p.status === 200) times.push(Date.parse(p.receivedAt));
+    if (p.key !== keyId || p.status !== 200) continue;
+    times.push(Date.parse(p.receivedAt));
+    windowEnds.push(Date.parse(p.rateWindowEndsAt));
   }
   await ledger.close();
   times.sort((a, b) => a - b);
-  const inRun = times.filter((t) => t < times[0] + LIMIT_SECONDS * 1000).length;
-  let maxPerWindow = 0;
+  windowEnds.sort((a, b) => a - b);
+  // One window's entries name the same end to within the store's clock reading (a few ms with
+  // Redis); windows are 1 s apart.
+  const perWindow = [];
+  for (let i = 0; i < windowEnds.length; i++) {
+    if (i === 0 || windowEnds[i] - windowEnds[i - 1] > 200) perWindow.push(0);
+    perWindow[perWindow.length - 1]++;
+  }
+  const inRun = perWindow.slice(0, LIMIT_SECONDS).reduce((a, b) => a + b, 0);
+  const byArrival = times.filter((t) => t < times[0] + LIMIT_SECONDS * 1000).length;
+  let maxArrivalsIn1s = 0;
   for (let i = 0, j = 0; i < times.length; i++) {
     while (times[i] - times[j] >= 1000) j++;
-    maxPerWindow = Math.max(maxPerWindow, i - j + 1);
+    maxArrivalsIn1s = Math.max(maxArrivalsIn1s, i - j + 1);
   }
-  return { inRun, maxPerWindow, total: times.length };
+  return { inRun, perWindow, byArrival, maxArrivalsIn1s, total: times.length };
 }
 
 async function stop(server, signal = 'SIGTERM') {
@@ -405,11 +420,13 @@ try {
     const expected = LIMIT * LIMIT_SECONDS;
     const memCount = await admittedByLog(path.join(dir, 'gateway.audit.db'), {}, limited.record.id);
     figure('limit_memory_error', round(Math.abs(memCount.inRun - expected) / expected, 4), '<=0.02', {
-      admitted_in_first_10s: memCount.inRun,
+      admitted_in_first_10_windows: memCount.inRun,
+      per_window: memCount.perWindow,
+      admitted_by_arrival_in_first_10s: memCount.byArrival,
       admitted_in_log_total: memCount.total,
       expected,
       admitted_2xx_total: lim['2xx'],
-      max_in_any_1s: memCount.maxPerWindow,
+      max_arrivals_in_any_1s: memCount.maxArrivalsIn1s,
       refused_429: lim.non2xx,
       requests: lim.requests.total,
       note: LIMIT_NOTE,
@@ -438,12 +455,14 @@ try {
       await Promise.all([stop(a), stop(b)]);
       const both = await admittedByLog(POSTGRES_URL, { schema }, limited2.record.id);
       figure('limit_redis_two_processes_error', round(Math.abs(both.inRun - expected) / expected, 4), '<=0.02', {
-        admitted_in_first_10s: both.inRun,
+        admitted_in_first_10_windows: both.inRun,
+        per_window: both.perWindow,
+        admitted_by_arrival_in_first_10s: both.byArrival,
         admitted_in_log_total: both.total,
         expected,
         admitted_2xx_total: ra['2xx'] + rb['2xx'],
         per_process_2xx: [ra['2xx'], rb['2xx']],
-        max_in_any_1s: both.maxPerWindow,
+        max_arrivals_in_any_1s: both.maxArrivalsIn1s,
         note: LIMIT_NOTE,
       });
       const c = new pg.Client(POSTGRES_URL);

@@ -242,6 +242,7 @@ test('every 2xx answer is in the audit log, and the log verifies', async () => {
     const v = await verifyLedger(ledger);
     assert.equal(v.valid, true, JSON.stringify(v.firstBad));
     const logged = new Set<string>();
+    let windowed = 0;
     let statuses = new Map<number, number>();
     for await (const e of iterateEntries(ledger)) {
       assert.equal(e.kind, AUDIT_KIND);
@@ -249,7 +250,15 @@ test('every 2xx answer is in the audit log, and the log verifies', async () => {
       statuses.set(p.status as number, (statuses.get(p.status as number) ?? 0) + 1);
       if (p.status === 200 && p.outputSha256) logged.add(p.outputSha256 as string);
       assert.ok(!JSON.stringify(p).includes('bwk_'), 'never the key itself');
+      // An answer admitted under a rate limit names the window that admitted it (basic: 1 s windows).
+      if (p.status === 200 && p.tier === 'basic' && p.samples !== null) {
+        const closes = Date.parse(p.rateWindowEndsAt as string) - Date.parse(p.receivedAt as string);
+        assert.ok(closes >= 0 && closes <= 1100, `the window closes within 1 s of arrival: ${p.rateWindowEndsAt} for ${p.receivedAt}`);
+        windowed++;
+      }
+      if (p.tier === 'labels') assert.equal(p.rateWindowEndsAt, undefined, 'no rate limit, no window');
     }
+    assert.ok(windowed > 0, 'some answers came through a rate-limited tier');
     const { createHash } = await import('node:crypto');
     for (const text of answered) if (text !== '(connectHttpModel)') assert.ok(logged.has(createHash('sha256').update(text).digest('hex')), `a 2xx answer is missing from the log: ${text.slice(0, 80)}`);
     assert.ok((statuses.get(401) ?? 0) >= 5 && (statuses.get(429) ?? 0) >= 2 && (statuses.get(400) ?? 0) >= 10, JSON.stringify([...statuses]));

@@ -30,6 +30,7 @@ export function auditRecord(request: FastifyRequest, reply: FastifyReply, payloa
     modelSha256: s.model?.sha256 ?? null,
     samples: s.samples ? s.samples.shape[0] : null,
     policy: s.policy ?? null,
+    ...(s.rateWindowEndsAt !== undefined ? { rateWindowEndsAt: s.rateWindowEndsAt } : {}),
     ...(s.misinformed ? { misinformed: true } : {}),
     status: reply.statusCode,
     decision: s.outcome ?? (reply.statusCode < 400 ? 'ok' : 'error'),

@@ -26,6 +26,11 @@ export interface RequestState {
   inputDigest?: string;
   /** The validated input. */
   samples?: Samples;
+  /**
+   * When the key's rate-limit window that admitted this request closes (ISO time). The audit log
+   * keeps it, so admissions can be counted per window: exactly the limit in each, or a fault.
+   */
+  rateWindowEndsAt?: string;
   /** The client's request id, echoed back. */
   requestId?: string;
   /** The model's own probabilities (before the output policy): for monitors. */

@@ -127,6 +127,7 @@ export const limitsPlugin = shared('bulwark-limits', async (app: FastifyInstance
     if (!t.rate || !tier.rateLimit) return payload;
     try {
       const res = await t.rate.consume(s.key.id);
+      s.rateWindowEndsAt = new Date(Date.now() + res.msBeforeNext).toISOString();
       // The throttle is the tighter limit; its headers are the ones worth reading.
       if (!throttle) rateHeaders(reply, tier.rateLimit, res);
     } catch (e) {
