@@ -110,8 +110,9 @@ function liveHeap(child) {
 const LIMIT_NOTE = 'admitted = 200 answers the audit log records in the key\'s first 10 rate-limit windows of 1 s; admitted_2xx_total and admitted_in_log_total also count the run\'s tail';
 
 /**
- * The key's 200 answers in its first LIMIT_SECONDS windows, the most in any one window, the same
- * counted by arrival in the LIMIT_SECONDS from the first, and the most arrivals in any span of 1 s.
+ * The key's 200 answers in its first LIMIT_SECONDS windows, the count in each window, the
+ * answers to requests that arrived in the LIMIT_SECONDS from the first, and the most arrivals in
+ * any span of 1 s.
  */
 async function admittedByLog(spec, opts, keyId) {
   const ledger = await openLedger(spec, { ...opts, readonly: true });

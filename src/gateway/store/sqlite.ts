@@ -130,15 +130,22 @@ export class SqliteGatewayStore implements GatewayStore {
   }
 
   async getKey(id: string): Promise<ApiKeyRecord | null> {
+    if (!this.changes) return this.readKey(id);
     // The header is read before the row, so a commit landing in between is seen next time.
-    if (!this.changes || this.changes.changed() || this.keyCache.size >= MAX_CACHED_KEYS) this.keyCache.clear();
-    const cached = this.keyCache.get(id);
-    if (cached !== undefined) return cached;
-    const r = this.stmts.get.get(id) as KeyRow | undefined;
-    // Frozen: every request shares the cached record, so none may change it for the others.
-    const record = r ? deepFreeze(toRecord(r)) : null;
-    if (this.changes) this.keyCache.set(id, record);
+    if (this.changes.changed() || this.keyCache.size >= MAX_CACHED_KEYS) this.keyCache.clear();
+    let record = this.keyCache.get(id);
+    if (record === undefined) {
+      // Frozen: every request shares the cached record, so none may change it for the others.
+      record = this.readKey(id);
+      if (record) deepFreeze(record);
+      this.keyCache.set(id, record);
+    }
     return record;
+  }
+
+  private readKey(id: string): ApiKeyRecord | null {
+    const r = this.stmts.get.get(id) as KeyRow | undefined;
+    return r ? toRecord(r) : null;
   }
 
   async revokeKey(id: string): Promise<ApiKeyRecord | null> {
